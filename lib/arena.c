@@ -1,0 +1,113 @@
+/*
+ * arena.c -- 64 MiB heap arenas and the arena map (Go's heapArena,
+ * mheap.sysAlloc and arenaHints in malloc.go).
+ *
+ * The heap grows in whole arenas, aligned to 64 MiB.  Like Go we hint the
+ * first arena at 0xc000000000 and keep asking for the next arena right after
+ * the last one, so the heap is one contiguous range in the common case and a
+ * large block can straddle arena boundaries (the page allocator does not care
+ * about arenas).  If the hint is taken, the kernel picks an aligned range.
+ *
+ * arena_map has one entry per possible arena of the 48-bit address space:
+ * span_of(p) = arena_map[p >> 26]->spans[(p >> 13) & 8191], two dependent
+ * loads with no lock.  An entry is published once (release store) after its
+ * heap_arena_t is initialised and never changes again.
+ *
+ * Locks: arena_grow, arena_alloc_needzero and arena_first are called under
+ * mheap.lock; arena_set_spans is called by whoever owns the pages (mheap
+ * under its lock, or a thread cache for pages from its own page cache);
+ * readers use acquire loads.
+ */
+#include "arena.h"
+
+#include <string.h>
+
+#include "fixalloc.h"
+#include "mheap.h"
+#include "os_linux.h"
+
+heap_arena_t *_Atomic *arena_map;
+
+static uintptr_t arena_hint = (uintptr_t)0xc000000000ull;
+static heap_arena_t *arena_list, *arena_list_tail;
+static _Atomic size_t arena_mapped;
+
+bool arena_init(void)
+{
+	size_t bytes = GM_ARENA_L2_ENTRIES * sizeof(heap_arena_t *);
+	arena_map = os_alloc(bytes);
+	return arena_map != NULL;
+}
+
+uintptr_t arena_grow(size_t bytes)
+{
+	void *p = os_map_aligned(bytes, GM_ARENA_SIZE, arena_hint);
+	if (p == NULL)
+		return 0;
+	uintptr_t base = (uintptr_t)p;
+	if (base + bytes > ((uintptr_t)1 << GM_ADDR_BITS)) {
+		os_free(p, bytes);
+		return 0;
+	}
+	os_name(p, bytes, "gomalloc heap");
+	for (uintptr_t a = base; a < base + bytes; a += GM_ARENA_SIZE) {
+		heap_arena_t *ha = persistent_alloc(sizeof *ha, 64);
+		if (ha == NULL) {
+			/* Arenas registered so far stay (their pages are never
+			 * handed out); give back the unregistered rest. */
+			os_free((void *)a, base + bytes - a);
+			return 0;
+		}
+		ha->base = a;
+		ha->zeroed_base = 0;
+		if (arena_list_tail)
+			arena_list_tail->next = ha;
+		else
+			arena_list = ha;
+		arena_list_tail = ha;
+		atomic_store_explicit(&arena_map[a >> GM_ARENA_SHIFT], ha,
+		                      memory_order_release);
+	}
+	arena_hint = base + bytes;
+	atomic_fetch_add_explicit(&arena_mapped, bytes, memory_order_relaxed);
+	return base;
+}
+
+heap_arena_t *arena_first(void)
+{
+	return arena_list;
+}
+
+bool arena_alloc_needzero(uintptr_t base, size_t bytes)
+{
+	bool needzero = false;
+	uintptr_t end = base + bytes;
+	while (base < end) {
+		heap_arena_t *ha = arena_of(base);
+		uintptr_t off = base - ha->base;
+		uintptr_t arena_end = ha->base + GM_ARENA_SIZE;
+		uintptr_t stop = end < arena_end ? end : arena_end;
+		if (off < ha->zeroed_base)
+			needzero = true;
+		if (stop - ha->base > ha->zeroed_base)
+			ha->zeroed_base = stop - ha->base;
+		base = stop;
+	}
+	return needzero;
+}
+
+size_t arena_mapped_bytes(void)
+{
+	return atomic_load_explicit(&arena_mapped, memory_order_relaxed);
+}
+
+void arena_set_spans(uintptr_t base, size_t npages, struct mspan *s)
+{
+	for (size_t i = 0; i < npages; i++) {
+		uintptr_t p = base + (i << GM_PAGE_SHIFT);
+		heap_arena_t *ha = arena_of(p);
+		atomic_store_explicit(
+		    &ha->spans[(p >> GM_PAGE_SHIFT) & (GM_PAGES_PER_ARENA - 1)],
+		    s, memory_order_release);
+	}
+}

@@ -1,0 +1,20 @@
+/*
+ * compiler.h -- the compiler attributes gomalloc uses, in one place.
+ */
+#ifndef GM_COMPILER_H
+#define GM_COMPILER_H
+
+#define LIKELY(x)      __builtin_expect(!!(x), 1)
+#define UNLIKELY(x)    __builtin_expect(!!(x), 0)
+#define ALWAYS_INLINE  inline __attribute__((always_inline))
+#define NOINLINE       __attribute__((noinline))
+#define COLD           __attribute__((cold, noinline))
+#define GM_EXPORT      __attribute__((visibility("default")))
+#define GM_HIDDEN      __attribute__((visibility("hidden")))
+#define GM_UNUSED      __attribute__((unused))
+#define GM_NORETURN    __attribute__((noreturn))
+#define GM_CACHELINE   64
+#define GM_ALIGNED(n)  __attribute__((aligned(n)))
+#define GM_FORMAT(a,b) __attribute__((format(printf, a, b)))
+
+#endif /* GM_COMPILER_H */

@@ -1,0 +1,498 @@
+/*
+ * malloc.c -- the public entry points built on the layers (Go's malloc.go):
+ * initialisation, the slow paths of malloc and free, large blocks, calloc,
+ * realloc, aligned allocation, usable size, trim, and bad-input handling.
+ *
+ * One malloc(40), walked through the layers:
+ *   1. override.c's malloc -> gm_alloc (malloc.h, inline): sizeclass_of(40)
+ *      = class 5 (48 bytes), span class 5<<1|0 = 10 (scan).
+ *   2. mcache_alloc_fast (mcache_inline.h): the thread's current span for
+ *      class 10; ctz of its alloc_cache gives the next free slot; bump
+ *      freeindex; return base + idx*48.  No lock, no atomic.
+ *   3. When alloc_cache runs out: gm_alloc_slow -> mcache_refill_alloc
+ *      (mcache.c): next bitmap word, else sweep the span (fold in frees),
+ *      else an owned partial span, else mcentral_cache_span (mcentral.c),
+ *      else mheap_alloc_span (mheap.c): the thread's page cache or, under
+ *      mheap.lock, pagealloc_alloc (pagealloc.c); when that is out of room,
+ *      arena_grow (arena.c) maps a new 64 MiB arena via os_linux.c.
+ * One free(p):
+ *   1. gm_free -> mcache_free_fast: span_of(p) = arena_map[p>>26]->spans
+ *      [(p>>13)&8191]; if this thread owns the span: check p is an object
+ *      start and allocated, set its bit in free_bits (plain store).  Done.
+ *   2. Otherwise gm_free_slow: a large block goes to the thread's large
+ *      cache or back to mheap; a small object of another thread's span gets
+ *      its bit set in remote_bits with one atomic OR; anything else is a
+ *      bad pointer: one line on stderr, then abort (abort_on_error).
+ *
+ * Bootstrap: gm_init_slow runs on the first allocation of the process
+ * (under gm_init_lock); it reads options by scanning environ (no getenv),
+ * reserves the arena map and page-allocator summaries, creates the
+ * thread-exit key and registers fork handlers.  Allocations made by libc
+ * while we initialise (pthread_atfork, dlsym -> calloc) are served from a
+ * small static bootstrap buffer; free() of such a block is ignored.
+ *
+ * Errors: sizes above PTRDIFF_MAX or overflowing products return NULL with
+ * errno ENOMEM; an OS that refuses memory gives NULL/ENOMEM, never a crash.
+ */
+#define _GNU_SOURCE
+#include "malloc_impl.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "lock.h"
+#include "mcentral.h"
+#include "message.h"
+#include "mheap.h"
+#include "options.h"
+#include "os_linux.h"
+#include "scavenge.h"
+#include "stats.h"
+
+extern char **environ;
+
+_Atomic int gm_initialized;
+static gm_mutex_t gm_init_lock = GM_MUTEX_INIT(LOCKRANK_INIT);
+static __thread bool gm_in_init __attribute__((tls_model("initial-exec")));
+static bool gm_init_failed;
+
+/* ---- bootstrap buffer: allocations made while we initialise ---- */
+#define BOOT_SIZE (64 * 1024)
+static char gm_boot_buf[BOOT_SIZE] GM_ALIGNED(4096);
+static _Atomic size_t gm_boot_used;
+
+static void *gm_boot_alloc(size_t size, size_t align)
+{
+	if (align < 16)
+		align = 16;
+	if (size > BOOT_SIZE)
+		return NULL;
+	size_t need = (size + 15) & ~(size_t)15;
+	size_t old = atomic_load(&gm_boot_used);
+	for (;;) {
+		size_t start = (old + 16 + align - 1) & ~(align - 1);
+		if (start + need > BOOT_SIZE)
+			return NULL;
+		if (atomic_compare_exchange_weak(&gm_boot_used, &old, start + need)) {
+			*(size_t *)(gm_boot_buf + start - 16) = size;
+			return gm_boot_buf + start;
+		}
+	}
+}
+
+static inline bool gm_is_boot(const void *p)
+{
+	return (const char *)p >= gm_boot_buf && (const char *)p < gm_boot_buf + BOOT_SIZE;
+}
+
+static size_t gm_boot_size(const void *p)
+{
+	return *(const size_t *)((const char *)p - 16);
+}
+
+/* ---- initialisation and fork ---- */
+
+static void gm_fork_prepare(void)
+{
+	if (!atomic_load(&gm_initialized))
+		return;
+	gm_mutex_lock(&gm_init_lock);
+	scavenge_fork_prepare();
+	mcentral_fork_prepare();
+	mheap_fork_prepare();
+}
+
+static void gm_fork_parent(void)
+{
+	if (!atomic_load(&gm_initialized))
+		return;
+	mheap_fork_parent();
+	mcentral_fork_parent();
+	scavenge_fork_parent();
+	gm_mutex_unlock(&gm_init_lock);
+}
+
+static void gm_fork_child(void)
+{
+	if (!atomic_load(&gm_initialized))
+		return;
+	persistent_atfork_child();
+	mheap_fork_child();
+	mcentral_fork_child();
+	scavenge_fork_child();
+	gm_mutex_init(&gm_init_lock, LOCKRANK_INIT);
+	mcache_fork_child();
+}
+
+static void gm_atexit_report(void)
+{
+	stats_print_report(2);
+}
+
+bool gm_init_slow(void)
+{
+	if (gm_in_init)
+		return false;
+	gm_mutex_lock(&gm_init_lock);
+	if (atomic_load(&gm_initialized) || gm_init_failed) {
+		gm_mutex_unlock(&gm_init_lock);
+		return !gm_init_failed;
+	}
+	gm_in_init = true;
+	options_init(environ);
+	sizeclass_init(gm_opt.min_align);
+	os_set_madv_free(gm_opt.madvise == GM_MADVISE_FREE);
+	mcentral_init();
+	if (!mheap_init()) {
+		gm_init_failed = true;
+		gm_in_init = false;
+		gm_mutex_unlock(&gm_init_lock);
+		return false;
+	}
+	mcache_global_init();
+	scavenge_init();
+	pthread_atfork(gm_fork_prepare, gm_fork_parent, gm_fork_child);
+	if (gm_opt.stats_print)
+		atexit(gm_atexit_report);
+	atomic_store_explicit(&gm_initialized, 1, memory_order_release);
+	gm_in_init = false;
+	gm_mutex_unlock(&gm_init_lock);
+	return true;
+}
+
+/* ---- errors ---- */
+
+COLD static void gm_bad_pointer(const char *call, const void *p, const char *what)
+{
+	gm_message("%s(%p): %s", call, p, what);
+	if (gm_opt.abort_on_error)
+		abort();
+}
+
+/* ---- allocation ---- */
+
+COLD static void *gm_enomem(void)
+{
+	errno = ENOMEM;
+	return NULL;
+}
+
+static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
+{
+	if (size > (size_t)PTRDIFF_MAX - GM_PAGE_SIZE)
+		return gm_enomem();
+	size_t npages = (size + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
+	if (npages == 0)
+		npages = 1;
+	mcache_t *c = mcache_get();
+	mspan_t *s = NULL;
+	if (c != NULL && align <= GM_PAGE_SIZE)
+		s = mcache_large_take(c, npages);
+	if (s == NULL) {
+		s = mheap_alloc_span(c, npages, spanclass_make(0, noscan), align);
+		if (s == NULL)
+			return gm_enomem();
+		scavenge_note_growth();
+	} else {
+		s->spanclass = spanclass_make(0, noscan);
+	}
+	s->large_size = size;
+	if (zero && s->needzero)
+		memset((void *)s->base, 0, size);
+	return (void *)s->base;
+}
+
+void *gm_alloc_class_slow(spanclass_t spc)
+{
+	if (UNLIKELY(gm_in_init))
+		return gm_boot_alloc(sizeclass_size[spanclass_sizeclass(spc)], 16);
+	if (!gm_ensure_init())
+		return gm_enomem();
+	mcache_t *c = mcache_get();
+	if (c == NULL)
+		return gm_enomem();
+	void *p = mcache_alloc_fast(c, spc);
+	if (p == NULL)
+		p = mcache_refill_alloc(c, spc);
+	if (p == NULL)
+		return gm_enomem();
+	scavenge_maybe_start();
+	return p;
+}
+
+void *gm_alloc_slow(size_t size, int noscan)
+{
+	if (UNLIKELY(gm_in_init))
+		return gm_boot_alloc(size, 16);
+	if (UNLIKELY(!gm_ensure_init()))
+		return gm_in_init ? gm_boot_alloc(size, 16) : gm_enomem();
+	if (size <= GM_MAX_SMALL_SIZE)
+		return gm_alloc_class_slow(spanclass_make(sizeclass_of(size), noscan));
+	void *p = gm_alloc_large(size, noscan, 0, false);
+	if (p != NULL)
+		scavenge_maybe_start();
+	return p;
+}
+
+void *gm_alloc_aligned(size_t align, size_t size, int noscan)
+{
+	if (align <= 8 || (align <= 16 && size > 8 && gm_opt.min_align >= 16))
+		return gm_alloc(size, noscan);
+	if (UNLIKELY(gm_in_init))
+		return gm_boot_alloc(size, align);
+	if (!gm_ensure_init())
+		return gm_enomem();
+	if (align <= GM_PAGE_SIZE) {
+		size_t want = size < align ? align : size;
+		unsigned cls = sizeclass_for_aligned(want, align);
+		if (cls != 0) {
+			spanclass_t spc = spanclass_make(cls, noscan);
+			void *p = mcache_alloc_fast(mcache_tls, spc);
+			return p != NULL ? p : gm_alloc_class_slow(spc);
+		}
+		return gm_alloc_large(want, noscan, 0, false);
+	}
+	return gm_alloc_large(size == 0 ? 1 : size, noscan, align, false);
+}
+
+/* Span of a block handed to free/realloc/usable_size, or NULL after
+ * reporting the error (NULL also for bootstrap blocks, *boot set). */
+static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
+{
+	*boot = false;
+	mspan_t *s = arena_span_of((uintptr_t)p);
+	if (UNLIKELY(s == NULL)) {
+		if (gm_is_boot(p)) {
+			*boot = true;
+			return NULL;
+		}
+		gm_bad_pointer(call, p, "invalid pointer (not allocated by gomalloc)");
+		return NULL;
+	}
+	uint8_t state = atomic_load_explicit(&s->state, memory_order_relaxed);
+	uintptr_t off = (uintptr_t)p - s->base;
+	if (mspan_is_large(s)) {
+		if (off != 0) {
+			gm_bad_pointer(call, p, "invalid pointer (inside a block)");
+			return NULL;
+		}
+		if (state != SPAN_INUSE) {
+			gm_bad_pointer(call, p, "double free (block already freed)");
+			return NULL;
+		}
+		return s;
+	}
+	uint32_t idx = sizeclass_objindex(s->divmagic, off);
+	if ((uintptr_t)idx * s->elemsize != off || idx >= s->nelems) {
+		gm_bad_pointer(call, p, "invalid pointer (inside a block)");
+		return NULL;
+	}
+	return s;
+}
+
+void gm_free_slow(void *p, const char *call)
+{
+	bool boot;
+	mspan_t *s = gm_checked_span(p, call, &boot);
+	if (s == NULL)
+		return;
+	mcache_t *c = mcache_tls;
+	if (mspan_is_large(s)) {
+		if (c->live && mcache_large_put(c, s))
+			return;
+		mheap_free_span(c, s);
+		return;
+	}
+	uintptr_t off = (uintptr_t)p - s->base;
+	uint32_t idx = sizeclass_objindex(s->divmagic, off);
+	uint64_t bit = 1ull << (idx & 63);
+	if (atomic_load_explicit(&s->owner, memory_order_relaxed) == c) {
+		/* the fast path refused: a double free, or never allocated */
+		gm_bad_pointer(call, p, (s->free_bits[idx >> 6] & bit)
+		                            ? "double free (block already freed)"
+		                            : "invalid pointer (block not allocated)");
+		return;
+	}
+	uint64_t old = atomic_fetch_or_explicit(&s->remote_bits[idx >> 6], bit,
+	                                        memory_order_release);
+	if (UNLIKELY(old & bit))
+		gm_bad_pointer(call, p, "double free (block already freed)");
+}
+
+size_t gm_usable_size(const void *p, const char *call)
+{
+	if (p == NULL)
+		return 0;
+	bool boot;
+	mspan_t *s = gm_checked_span(p, call, &boot);
+	if (s == NULL)
+		return boot ? gm_boot_size(p) : 0;
+	if (mspan_is_large(s))
+		return s->npages << GM_PAGE_SHIFT;
+	return s->elemsize;
+}
+
+void *gm_calloc(size_t nmemb, size_t size, int noscan)
+{
+	size_t total;
+	if (UNLIKELY(__builtin_mul_overflow(nmemb, size, &total) ||
+	             total > (size_t)PTRDIFF_MAX))
+		return gm_enomem();
+	if (total > GM_MAX_SMALL_SIZE) {
+		if (UNLIKELY(gm_in_init))
+			return gm_boot_alloc(total, 16); /* static: zero */
+		if (!gm_ensure_init())
+			return gm_enomem();
+		void *p = gm_alloc_large(total, noscan, 0, true);
+		if (p != NULL)
+			scavenge_maybe_start();
+		return p;
+	}
+	void *p = gm_alloc(total, noscan);
+	if (p == NULL || gm_is_boot(p))
+		return p;
+	mspan_t *s = arena_span_of((uintptr_t)p);
+	if (s->needzero)
+		memset(p, 0, total);
+	return p;
+}
+
+void *gm_realloc(void *p, size_t size)
+{
+	if (p == NULL)
+		return gm_alloc(size, 0);
+	if (size == 0) {
+		gm_free(p);
+		return NULL;
+	}
+	if (size > (size_t)PTRDIFF_MAX)
+		return gm_enomem();
+	bool boot;
+	mspan_t *s = gm_checked_span(p, "realloc", &boot);
+	size_t old_usable;
+	int noscan = 0;
+	if (s == NULL) {
+		if (!boot) {
+			errno = EINVAL;
+			return NULL;
+		}
+		old_usable = gm_boot_size(p);
+	} else if (mspan_is_large(s)) {
+		noscan = spanclass_noscan(s->spanclass);
+		old_usable = s->npages << GM_PAGE_SHIFT;
+		if (size > GM_MAX_SMALL_SIZE) {
+			size_t npages = (size + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
+			if (npages == s->npages ||
+			    (npages < s->npages && mheap_resize_large(s, npages)) ||
+			    (npages > s->npages && mheap_resize_large(s, npages))) {
+				s->large_size = size;
+				return p;
+			}
+		}
+	} else {
+		noscan = spanclass_noscan(s->spanclass);
+		old_usable = s->elemsize;
+		if (size <= old_usable && size > old_usable / 2)
+			return p;
+	}
+	void *q = gm_alloc(size, noscan);
+	if (q == NULL)
+		return NULL; /* errno is ENOMEM; p is intact */
+	memcpy(q, p, size < old_usable ? size : old_usable);
+	if (!boot)
+		gm_free(p);
+	return q;
+}
+
+void *gm_reallocarray(void *p, size_t nmemb, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(nmemb, size, &total))
+		return gm_enomem();
+	return gm_realloc(p, total);
+}
+
+static inline bool gm_pow2(size_t x)
+{
+	return x != 0 && (x & (x - 1)) == 0;
+}
+
+void *gm_aligned_alloc_checked(size_t align, size_t size, int noscan)
+{
+	if (!gm_pow2(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (size > (size_t)PTRDIFF_MAX - align)
+		return gm_enomem();
+	return gm_alloc_aligned(align, size, noscan);
+}
+
+int gm_posix_memalign(void **memptr, size_t align, size_t size)
+{
+	if (!gm_pow2(align) || align % sizeof(void *) != 0)
+		return EINVAL;
+	if (size > (size_t)PTRDIFF_MAX - align)
+		return ENOMEM;
+	int saved = errno;
+	void *p = gm_alloc_aligned(align, size, 0);
+	if (p == NULL) {
+		errno = saved;
+		return ENOMEM;
+	}
+	*memptr = p;
+	return 0;
+}
+
+void *gm_valloc(size_t size)
+{
+	return gm_aligned_alloc_checked(GM_OS_PAGE_SIZE, size, 0);
+}
+
+void *gm_pvalloc(size_t size)
+{
+	size_t rounded = (size + GM_OS_PAGE_SIZE - 1) & ~(size_t)(GM_OS_PAGE_SIZE - 1);
+	if (rounded < size)
+		return gm_enomem();
+	if (rounded == 0)
+		rounded = GM_OS_PAGE_SIZE;
+	return gm_aligned_alloc_checked(GM_OS_PAGE_SIZE, rounded, 0);
+}
+
+int gm_malloc_trim(size_t pad)
+{
+	(void)pad;
+	if (!atomic_load(&gm_initialized))
+		return 0;
+	mcache_t *c = mcache_tls;
+	if (c->live) {
+		/* the calling thread's page cache and large blocks */
+		while (c->nlarge > 0) {
+			mspan_t *s = c->large[--c->nlarge];
+			c->large_bytes -= s->npages << GM_PAGE_SHIFT;
+			mheap_free_span(c, s);
+		}
+		gm_mutex_lock(&mheap.lock);
+		if (c->pcache.cache != 0)
+			pagecache_flush(&c->pcache, &mheap.pages);
+		memset(&c->pcache, 0, sizeof c->pcache);
+		gm_mutex_unlock(&mheap.lock);
+	}
+	mcentral_reclaim_all();
+	return mheap_scavenge(0, false) > 0 ? 1 : 0;
+}
+
+int gm_mallopt(int param, int value)
+{
+	switch (param) {
+	case -5: /* M_CHECK_ACTION: bit 1 = abort on error */
+		gm_ensure_init();
+		gm_opt.abort_on_error = (value & 2) != 0;
+		return 1;
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,67 @@
+/*
+ * malloc_impl.h -- gomalloc's entry points, built on the layers (Go's malloc.go).
+ * The always-inline fast paths live here so override.c's exported symbols
+ * compile to them directly; everything slow is in malloc.c.
+ */
+#ifndef GM_MALLOC_IMPL_H
+#define GM_MALLOC_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "mcache_inline.h"
+#include "params.h"
+#include "sizeclass.h"
+
+/* Initialise once (options, heap, thread-exit key, fork handlers).
+ * False if the OS refused the initial reservations. */
+bool gm_init_slow(void);
+extern _Atomic int gm_initialized;
+static ALWAYS_INLINE bool gm_ensure_init(void)
+{
+	if (LIKELY(atomic_load_explicit(&gm_initialized, memory_order_acquire)))
+		return true;
+	return gm_init_slow();
+}
+
+/* Slow paths (malloc.c). */
+void *gm_alloc_slow(size_t size, int noscan);
+void *gm_alloc_class_slow(spanclass_t spc);
+void gm_free_slow(void *p, const char *call);
+
+static ALWAYS_INLINE void *gm_alloc(size_t size, int noscan)
+{
+	if (LIKELY(size <= GM_MAX_SMALL_SIZE)) {
+		spanclass_t spc = spanclass_make(sizeclass_of(size), noscan);
+		void *p = mcache_alloc_fast(mcache_tls, spc);
+		if (LIKELY(p != NULL))
+			return p;
+	}
+	return gm_alloc_slow(size, noscan);
+}
+
+static ALWAYS_INLINE void gm_free(void *p)
+{
+	if (UNLIKELY(p == NULL))
+		return;
+	if (LIKELY(mcache_free_fast(mcache_tls, p) == FREE_DONE))
+		return;
+	gm_free_slow(p, "free");
+}
+
+void *gm_calloc(size_t nmemb, size_t size, int noscan);
+void *gm_realloc(void *p, size_t size);
+void *gm_reallocarray(void *p, size_t nmemb, size_t size);
+/* Aligned allocation: align a power of two (checked by callers). */
+void *gm_alloc_aligned(size_t align, size_t size, int noscan);
+size_t gm_usable_size(const void *p, const char *call);
+int gm_posix_memalign(void **memptr, size_t align, size_t size);
+void *gm_aligned_alloc_checked(size_t align, size_t size, int noscan);
+void *gm_valloc(size_t size);
+void *gm_pvalloc(size_t size);
+int gm_malloc_trim(size_t pad);
+int gm_mallopt(int param, int value);
+
+#endif /* GM_MALLOC_IMPL_H */

@@ -1,0 +1,325 @@
+/*
+ * mcache.c -- the per-thread cache (Go's mcache.go): the slow paths behind
+ * the fast paths of mcache_inline.h, thread creation and exit.
+ *
+ * Each thread has one mcache_t, reached through initial-exec TLS
+ * (mcache_tls).  A thread that never allocated points at mcache_empty, whose
+ * every alloc[] slot is mcache_empty_span (alloc_cache 0), so the malloc fast
+ * path fails into mcache_refill_alloc, which creates the real cache.
+ *
+ * Ownership (the difference from Go, see docs/design.md): a span a thread
+ * allocated from stays owned by that thread until the thread exits or the
+ * span is empty.  Per span class the cache holds
+ *   alloc[spc]   the current span (fast path allocates from it),
+ *   partial[spc] owned spans that received local frees,
+ *   full[spc]    owned spans with no known free slot (remote frees may wait
+ *                in their remote_bits; refill looks at a few of them).
+ * Frees by the owner are plain stores into free_bits, so a single-threaded
+ * program never executes an atomic read-modify-write on malloc or free.
+ *
+ * Free events: the fast free calls mcache_free_event when nfree_local
+ * reaches free_trigger:
+ *   CURRENT span:       free_trigger 0 (never; reuse happens at the sweep)
+ *   CACHE_FULL span:    the next free (move it to partial)
+ *   CACHE_PARTIAL span: alloc_count (every object freed: span is empty)
+ * An empty non-current span goes back to mheap unless it is the only
+ * partial span of its class (hysteresis: a malloc/free cycle around a span
+ * boundary does not bounce pages through the heap lock).
+ *
+ * Refill order (mcache_refill_alloc): later words of the current span ->
+ * sweep the current span (local + remote frees) -> partial list -> a few
+ * full spans with remote frees -> mcentral -> mheap.
+ *
+ * Thread exit: a pthread key destructor gives every span back to mcentral
+ * (swept there; empty spans go to mheap), flushes the page cache and frees
+ * the mcache.  A later allocation by another destructor creates a fresh
+ * cache and registers the key again, so it is cleaned up in the next round.
+ *
+ * Locks: none for the owner's own state; the global cache list and the
+ * mcache fixalloc are under mheap.lock.
+ */
+#define _GNU_SOURCE
+#include "mcache.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "fixalloc.h"
+#include "malloc_impl.h"
+#include "os_linux.h"
+
+mspan_t mcache_empty_span;
+mcache_t mcache_empty = {
+	.alloc = { [0 ... GM_NUM_SPAN_CLASSES - 1] = &mcache_empty_span },
+	.live = false,
+};
+__thread mcache_t *mcache_tls __attribute__((tls_model("initial-exec"))) = &mcache_empty;
+
+static fixalloc_t mcache_alloc_fix;   /* under mheap.lock */
+static mcache_t *mcache_list;         /* under mheap.lock */
+static size_t mcache_nlive;           /* under mheap.lock */
+static pthread_key_t mcache_key;
+static bool mcache_key_ok;
+
+static void mcache_thread_exit(void *arg);
+
+void mcache_global_init(void)
+{
+	fixalloc_init(&mcache_alloc_fix, sizeof(mcache_t));
+	mcache_key_ok = pthread_key_create(&mcache_key, mcache_thread_exit) == 0;
+}
+
+static void mcache_set_trigger(mspan_t *s)
+{
+	switch (s->list) {
+	case SPAN_LIST_CACHE_FULL:
+		s->free_trigger = (uint16_t)(s->nfree_local + 1);
+		break;
+	case SPAN_LIST_CACHE_PARTIAL:
+		s->free_trigger = s->alloc_count;
+		break;
+	default:
+		s->free_trigger = 0;
+		break;
+	}
+}
+
+mcache_t *mcache_get(void)
+{
+	mcache_t *c = mcache_tls;
+	if (LIKELY(c->live))
+		return c;
+	if (!gm_ensure_init())
+		return NULL;
+	gm_mutex_lock(&mheap.lock);
+	c = fixalloc_alloc(&mcache_alloc_fix);
+	if (c != NULL) {
+		for (unsigned i = 0; i < GM_NUM_SPAN_CLASSES; i++)
+			c->alloc[i] = &mcache_empty_span;
+		c->live = true;
+		c->tid = os_gettid();
+		c->next = mcache_list;
+		if (mcache_list)
+			mcache_list->prev = c;
+		mcache_list = c;
+		mcache_nlive++;
+	}
+	gm_mutex_unlock(&mheap.lock);
+	if (c == NULL)
+		return NULL;
+	if (mcache_key_ok)
+		pthread_setspecific(mcache_key, c);
+	mcache_tls = c;
+	return c;
+}
+
+/* Allocate the slot at idx of s (already reserved by next_free_index). */
+static ALWAYS_INLINE void *mcache_take(mspan_t *s, size_t idx)
+{
+	s->alloc_count++;
+	return (void *)(s->base + idx * s->elemsize);
+}
+
+static void mcache_make_current(mcache_t *c, spanclass_t spc, mspan_t *s)
+{
+	s->list = SPAN_LIST_CURRENT;
+	s->free_trigger = 0;
+	c->alloc[spc] = s;
+}
+
+void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
+{
+	if (UNLIKELY(!c->live)) {
+		c = mcache_get();
+		if (c == NULL)
+			return NULL;
+	}
+	mspan_t *s = c->alloc[spc];
+	size_t idx;
+	if (s != &mcache_empty_span) {
+		idx = mspan_next_free_index(s);
+		if (idx < s->nelems)
+			return mcache_take(s, idx);
+		if (s->nfree_local > 0 || mspan_has_remote(s)) {
+			if (mspan_sweep(s) > 0) {
+				idx = mspan_next_free_index(s);
+				return mcache_take(s, idx);
+			}
+		}
+		s->list = SPAN_LIST_CACHE_FULL;
+		mcache_set_trigger(s);
+		span_list_push(&c->full[spc], s);
+		c->alloc[spc] = &mcache_empty_span;
+	}
+	while ((s = span_list_pop(&c->partial[spc])) != NULL) {
+		if (mspan_sweep(s) > 0) {
+			mcache_make_current(c, spc, s);
+			return mcache_take(s, mspan_next_free_index(s));
+		}
+		s->list = SPAN_LIST_CACHE_FULL;
+		mcache_set_trigger(s);
+		span_list_push(&c->full[spc], s);
+	}
+	for (unsigned budget = 4; budget > 0 && c->full[spc].n > 1; budget--) {
+		s = c->full[spc].head;
+		span_list_remove(&c->full[spc], s);
+		if (mspan_has_remote(s) && mspan_sweep(s) > 0) {
+			mcache_make_current(c, spc, s);
+			return mcache_take(s, mspan_next_free_index(s));
+		}
+		mcache_set_trigger(s);
+		span_list_push(&c->full[spc], s);
+	}
+	s = mcentral_cache_span(c, spc);
+	if (s == NULL)
+		return NULL;
+	mcache_make_current(c, spc, s);
+	idx = mspan_next_free_index(s);
+	if (UNLIKELY(idx >= s->nelems))
+		return NULL; /* cannot happen: mcentral hands out spans with room */
+	return mcache_take(s, idx);
+}
+
+void mcache_free_event(mcache_t *c, mspan_t *s)
+{
+	spanclass_t spc = s->spanclass;
+	if (s->list == SPAN_LIST_CACHE_FULL) {
+		span_list_remove(&c->full[spc], s);
+		s->list = SPAN_LIST_CACHE_PARTIAL;
+		span_list_push_head(&c->partial[spc], s);
+	}
+	if (s->list == SPAN_LIST_CACHE_PARTIAL && s->nfree_local == s->alloc_count) {
+		if (c->partial[spc].n > 1) {
+			span_list_remove(&c->partial[spc], s);
+			s->list = SPAN_LIST_NONE;
+			mspan_sweep(s);
+			mheap_free_span(c, s);
+			return;
+		}
+		s->free_trigger = 0; /* keep this one empty span */
+		return;
+	}
+	mcache_set_trigger(s);
+}
+
+/* Give every span of c back to mcentral and its pages to mheap. */
+static void mcache_release_all(mcache_t *c)
+{
+	for (unsigned spc = 0; spc < GM_NUM_SPAN_CLASSES; spc++) {
+		mspan_t *s = c->alloc[spc];
+		if (s != &mcache_empty_span) {
+			c->alloc[spc] = &mcache_empty_span;
+			s->list = SPAN_LIST_NONE;
+			mcentral_uncache_span(s);
+		}
+		while ((s = span_list_pop(&c->partial[spc])) != NULL) {
+			s->list = SPAN_LIST_NONE;
+			mcentral_uncache_span(s);
+		}
+		while ((s = span_list_pop(&c->full[spc])) != NULL) {
+			s->list = SPAN_LIST_NONE;
+			mcentral_uncache_span(s);
+		}
+	}
+	while (c->nlarge > 0) {
+		mspan_t *s = c->large[--c->nlarge];
+		c->large_bytes -= s->npages << GM_PAGE_SHIFT;
+		mheap_free_span(NULL, s);
+	}
+	gm_mutex_lock(&mheap.lock);
+	if (c->pcache.cache != 0)
+		pagecache_flush(&c->pcache, &mheap.pages);
+	memset(&c->pcache, 0, sizeof c->pcache);
+	for (unsigned k = 0; k < MHEAP_SPAN_KINDS; k++) {
+		while (c->nspanstructs[k] > 0)
+			mheap_spanstruct_free(c->spanstructs[k][--c->nspanstructs[k]]);
+	}
+	gm_mutex_unlock(&mheap.lock);
+}
+
+void mcache_flush(mcache_t *c)
+{
+	if (c->live)
+		mcache_release_all(c);
+}
+
+void mcache_destroy(mcache_t *c)
+{
+	if (!c->live)
+		return;
+	mcache_release_all(c);
+	gm_mutex_lock(&mheap.lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		mcache_list = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	mcache_nlive--;
+	c->live = false;
+	fixalloc_free(&mcache_alloc_fix, c);
+	gm_mutex_unlock(&mheap.lock);
+}
+
+static void mcache_thread_exit(void *arg)
+{
+	mcache_t *c = arg;
+	mcache_tls = &mcache_empty;
+	mcache_destroy(c);
+}
+
+mspan_t *mcache_large_take(mcache_t *c, size_t npages)
+{
+	for (unsigned i = c->nlarge; i-- > 0;) {
+		mspan_t *s = c->large[i];
+		if (s->npages >= npages && s->npages - npages <= npages / 8) {
+			c->large[i] = c->large[--c->nlarge];
+			c->large_bytes -= s->npages << GM_PAGE_SHIFT;
+			s->needzero = 1;
+			atomic_store_explicit(&s->state, SPAN_INUSE, memory_order_relaxed);
+			return s;
+		}
+	}
+	return NULL;
+}
+
+bool mcache_large_put(mcache_t *c, mspan_t *s)
+{
+	size_t bytes = s->npages << GM_PAGE_SHIFT;
+	if (!c->live || bytes > MCACHE_LARGE_MAX_BYTES / 2)
+		return false;
+	while (c->nlarge > 0 && (c->nlarge == MCACHE_LARGE_SLOTS ||
+	                         c->large_bytes + bytes > MCACHE_LARGE_MAX_BYTES)) {
+		mspan_t *old = c->large[0];
+		c->large[0] = c->large[--c->nlarge];
+		c->large_bytes -= old->npages << GM_PAGE_SHIFT;
+		mheap_free_span(c, old);
+	}
+	atomic_store_explicit(&s->state, SPAN_CACHED, memory_order_relaxed);
+	c->large[c->nlarge++] = s;
+	c->large_bytes += bytes;
+	return true;
+}
+
+void mcache_fork_child(void)
+{
+	/* Only the forking thread survives: give back the others' caches. */
+	mcache_t *self = mcache_tls;
+	mcache_t *c = mcache_list;
+	while (c != NULL) {
+		mcache_t *next = c->next;
+		if (c != self)
+			mcache_destroy(c);
+		c = next;
+	}
+}
+
+mcache_t *mcache_list_first(void)
+{
+	return mcache_list;
+}
+
+size_t mcache_count(void)
+{
+	return mcache_nlive;
+}

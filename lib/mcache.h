@@ -1,0 +1,68 @@
+/*
+ * mcache.h -- the per-thread cache (Go's mcache.go).
+ */
+#ifndef GM_MCACHE_H
+#define GM_MCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "mcentral.h"
+#include "mheap.h"
+#include "pagealloc.h"
+#include "params.h"
+
+#define MCACHE_SPANSTRUCTS 8   /* cached span structs per bitmap kind */
+#define MCACHE_LARGE_SLOTS 8   /* freed large blocks kept for reuse */
+#define MCACHE_LARGE_MAX_BYTES ((size_t)32 << 20)
+
+/* All fields are owner-thread only unless said otherwise. */
+typedef struct mcache {
+	/* Current span per span class; &mcache_empty_span when none. */
+	mspan_t *alloc[GM_NUM_SPAN_CLASSES];
+	span_list_t partial[GM_NUM_SPAN_CLASSES]; /* owned, with local frees */
+	span_list_t full[GM_NUM_SPAN_CLASSES];    /* owned, no known free slot */
+	pagecache_t pcache;                       /* Go's per-P page cache */
+	uint64_t pcache_fresh;                    /* pcache pages never used (zero) */
+	mspan_t *spanstructs[MHEAP_SPAN_KINDS][MCACHE_SPANSTRUCTS];
+	unsigned nspanstructs[MHEAP_SPAN_KINDS];
+	mspan_t *large[MCACHE_LARGE_SLOTS];       /* freed large blocks */
+	unsigned nlarge;
+	size_t large_bytes;
+	uint64_t last_used_ns;                    /* for idle flush */
+	bool live;                                /* false for the static empty cache */
+	/* under mheap.lock */
+	struct mcache *next, *prev;
+	int tid;
+} mcache_t;
+
+/* The cache of a thread that never allocated: every slot empty, so the
+ * fast path needs no "initialised?" test. */
+extern mcache_t mcache_empty;
+extern mspan_t mcache_empty_span;
+extern __thread mcache_t *mcache_tls __attribute__((tls_model("initial-exec")));
+
+/* Once, from gm_init: the cache allocator and the thread-exit key. */
+void mcache_global_init(void);
+
+/* Slow paths (mcache.c). */
+void *mcache_refill_alloc(mcache_t *c, spanclass_t spc);
+void mcache_free_event(mcache_t *c, mspan_t *s);
+/* Called with the thread's cache when it exits: everything goes back. */
+void mcache_destroy(mcache_t *c);
+/* Give back cached spans and pages but keep the cache (idle, trim). */
+void mcache_flush(mcache_t *c);
+/* The calling thread's cache, created on first use; NULL if no memory. */
+mcache_t *mcache_get(void);
+/* Large-block cache of the thread (lock-free reuse). */
+mspan_t *mcache_large_take(mcache_t *c, size_t npages);
+bool mcache_large_put(mcache_t *c, mspan_t *s);
+/* In a forked child, give back the caches of threads that are gone. */
+void mcache_fork_child(void);
+/* Walk every cache (under mheap.lock). */
+mcache_t *mcache_list_first(void);
+size_t mcache_count(void);
+
+#endif /* GM_MCACHE_H */

@@ -1,0 +1,55 @@
+/*
+ * mcache_inline.h -- the malloc and free fast paths (Go's nextFreeFast and
+ * an explicit free).  No lock, no atomic read-modify-write.
+ */
+#ifndef GM_MCACHE_INLINE_H
+#define GM_MCACHE_INLINE_H
+
+#include "arena.h"
+#include "mcache.h"
+#include "sizeclass.h"
+
+/* Allocate one object of span class spc from the thread's current span,
+ * or NULL when that needs the slow path (Go's nextFreeFast). */
+static ALWAYS_INLINE void *mcache_alloc_fast(mcache_t *c, spanclass_t spc)
+{
+	mspan_t *s = c->alloc[spc];
+	uint64_t ac = s->alloc_cache;
+	unsigned bit = (unsigned)__builtin_ctzll(ac | (1ull << 63));
+	unsigned idx = s->freeindex + bit;
+	unsigned next = idx + 1;
+	if (UNLIKELY(ac == 0 || next > s->nelems ||
+	             ((next & 63) == 0 && next != s->nelems)))
+		return NULL;
+	s->alloc_cache = (ac >> bit) >> 1;
+	s->freeindex = (uint16_t)next;
+	s->alloc_count++;
+	return (void *)(s->base + (uintptr_t)idx * s->elemsize);
+}
+
+/* Outcome of a fast free. */
+enum { FREE_DONE = 0, FREE_SLOW = 1 };
+
+/* Free p if it is a small object of a span this thread owns; otherwise
+ * FREE_SLOW (another thread's span, a large block, or a bad pointer). */
+static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
+{
+	mspan_t *s = arena_span_of((uintptr_t)p);
+	if (UNLIKELY(s == NULL ||
+	             atomic_load_explicit(&s->owner, memory_order_relaxed) != c))
+		return FREE_SLOW;
+	uintptr_t off = (uintptr_t)p - s->base;
+	uint32_t idx = sizeclass_objindex(s->divmagic, off);
+	uint64_t bit = 1ull << (idx & 63);
+	uint64_t *fw = &s->free_bits[idx >> 6];
+	uint64_t allocated = s->bits[idx >> 6] | (idx < s->freeindex ? bit : 0);
+	if (UNLIKELY((uintptr_t)idx * s->elemsize != off ||
+	             ((*fw & bit) | (~allocated & bit)) != 0))
+		return FREE_SLOW; /* interior pointer or double free */
+	*fw |= bit;
+	if (UNLIKELY(++s->nfree_local == s->free_trigger))
+		mcache_free_event(c, s);
+	return FREE_DONE;
+}
+
+#endif /* GM_MCACHE_INLINE_H */

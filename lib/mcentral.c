@@ -1,0 +1,343 @@
+/*
+ * mcentral.c -- one central list per span class (Go's mcentral.go) and the
+ * "sweep" that turns explicit frees back into free slots (Go's mgcsweep.go,
+ * adapted to free()).
+ *
+ * Who holds a span (and so may touch its non-atomic state):
+ *   - the thread whose mcache owns it (span->owner == that cache), or
+ *   - the mcentral of its class, under that mcentral's lock (owner NULL).
+ * Anyone may set bits in remote_bits (atomic OR); only the holder consumes
+ * them (atomic exchange) when it sweeps.  mcentral lists hold spans that no
+ * cache owns: spans given back by exiting or idle threads, and spans a
+ * thread gave up because it held too many partial ones.
+ *
+ * cache_span: take a partial span (swept again, to pick up remote frees), or
+ * sweep up to MCENTRAL_SWEEP_BUDGET spans of the full list looking for
+ * remote frees (Go's spanBudget), or allocate a new span from mheap.
+ * A span that turns out empty when swept goes back to mheap.
+ *
+ * Locks: mcentral[spc].lock (rank MCENTRAL, never two at once), then
+ * mheap.lock inside it to free or allocate spans.
+ *
+ * Sweep invariant (for every object i of span s):
+ *   allocated_after(i) = (i < freeindex || alloc_bits[i]) && !free_bits[i]
+ *                        && !remote_bits[i]
+ * and afterwards freeindex = 0, alloc_bits = allocated_after,
+ * free_bits = remote_bits = 0, alloc_count = popcount(alloc_bits).
+ */
+#include "mcentral.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcache.h"
+#include "message.h"
+#include "sizeclass.h"
+#include "options.h"
+
+#define MCENTRAL_SWEEP_BUDGET 16
+
+mcentral_t mcentral[GM_NUM_SPAN_CLASSES];
+
+void span_list_push(span_list_t *l, mspan_t *s)
+{
+	s->next = NULL;
+	s->prev = l->tail;
+	if (l->tail)
+		l->tail->next = s;
+	else
+		l->head = s;
+	l->tail = s;
+	l->n++;
+}
+
+void span_list_push_head(span_list_t *l, mspan_t *s)
+{
+	s->prev = NULL;
+	s->next = l->head;
+	if (l->head)
+		l->head->prev = s;
+	else
+		l->tail = s;
+	l->head = s;
+	l->n++;
+}
+
+void span_list_remove(span_list_t *l, mspan_t *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		l->head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		l->tail = s->prev;
+	s->next = s->prev = NULL;
+	l->n--;
+}
+
+mspan_t *span_list_pop(span_list_t *l)
+{
+	mspan_t *s = l->head;
+	if (s)
+		span_list_remove(l, s);
+	return s;
+}
+
+void mcentral_init(void)
+{
+	for (unsigned i = 0; i < GM_NUM_SPAN_CLASSES; i++) {
+		gm_mutex_init(&mcentral[i].lock, LOCKRANK_MCENTRAL);
+		mcentral[i].spanclass = (spanclass_t)i;
+		memset(&mcentral[i].partial, 0, sizeof(span_list_t));
+		memset(&mcentral[i].full, 0, sizeof(span_list_t));
+	}
+}
+
+/* Mask of the bits of word w that are below index `below`. */
+static inline uint64_t mask_below(size_t w, size_t below)
+{
+	size_t lo = w * 64;
+	if (below >= lo + 64)
+		return ~0ull;
+	if (below <= lo)
+		return 0;
+	return (1ull << (below - lo)) - 1;
+}
+
+static inline uint64_t mask_valid(size_t w, size_t nelems)
+{
+	return mask_below(w, nelems);
+}
+
+COLD static void mspan_report_double_free(mspan_t *s, size_t idx)
+{
+	gm_message("free(%p): double free (detected when sweeping)",
+	           (void *)(s->base + idx * s->elemsize));
+	if (gm_opt.abort_on_error)
+		abort();
+}
+
+size_t mspan_sweep(mspan_t *s)
+{
+	size_t nw = mspan_nwords(s);
+	uint64_t *ab = mspan_alloc_bits(s);
+	size_t count = 0;
+	bool freed_any = false;
+	for (size_t w = 0; w < nw; w++) {
+		uint64_t valid = mask_valid(w, s->nelems);
+		if (valid == 0)
+			break;
+		uint64_t r = 0;
+		if (atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed))
+			r = atomic_exchange_explicit(&s->remote_bits[w], 0,
+			                             memory_order_acquire);
+		uint64_t f = s->free_bits[w];
+		s->free_bits[w] = 0;
+		uint64_t a = ab[w] | mask_below(w, s->freeindex);
+		if (UNLIKELY((f & r) != 0))
+			mspan_report_double_free(s, w * 64 + (size_t)__builtin_ctzll(f & r));
+		uint64_t gone = (f | r) & a;
+		if (gone)
+			freed_any = true;
+		a &= ~gone & valid;
+		ab[w] = a;
+		count += (size_t)__builtin_popcountll(a);
+	}
+	if (freed_any)
+		s->needzero = 1;
+	s->freeindex = 0;
+	s->alloc_count = (uint16_t)count;
+	s->nfree_local = 0;
+	s->alloc_cache = ~ab[0];
+	return s->nelems - count;
+}
+
+bool mspan_has_remote(mspan_t *s)
+{
+	size_t nw = mspan_nwords(s);
+	for (size_t w = 0; w < nw; w++)
+		if (atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed))
+			return true;
+	return false;
+}
+
+size_t mspan_next_free_index(mspan_t *s)
+{
+	size_t sfi = s->freeindex;
+	size_t nelems = s->nelems;
+	if (sfi >= nelems)
+		return nelems;
+	uint64_t ac = s->alloc_cache;
+	while (ac == 0) {
+		sfi = (sfi + 64) & ~(size_t)63;
+		if (sfi >= nelems) {
+			s->freeindex = (uint16_t)nelems;
+			return nelems;
+		}
+		ac = ~mspan_alloc_bits(s)[sfi / 64];
+		s->alloc_cache = ac;
+	}
+	unsigned bit = (unsigned)__builtin_ctzll(ac);
+	size_t result = sfi + bit;
+	if (result >= nelems) {
+		s->freeindex = (uint16_t)nelems;
+		return nelems;
+	}
+	s->alloc_cache = (ac >> bit) >> 1;
+	sfi = result + 1;
+	if (sfi % 64 == 0 && sfi != nelems)
+		s->alloc_cache = ~mspan_alloc_bits(s)[sfi / 64];
+	s->freeindex = (uint16_t)sfi;
+	return result;
+}
+
+bool mspan_obj_live(mspan_t *s, size_t idx)
+{
+	size_t w = idx / 64;
+	uint64_t bit = 1ull << (idx % 64);
+	bool alloc = idx < s->freeindex || (mspan_alloc_bits(s)[w] & bit);
+	if (!alloc)
+		return false;
+	if (s->free_bits[w] & bit)
+		return false;
+	if (atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed) & bit)
+		return false;
+	return true;
+}
+
+/* Make a swept span with free slots the cache's current span. */
+static void mcentral_hand_to(mcache_t *c, mspan_t *s)
+{
+	s->list = SPAN_LIST_CURRENT;
+	atomic_store_explicit(&s->owner, c, memory_order_release);
+}
+
+/* Under the central lock: a swept span found empty goes back to mheap. */
+static void mcentral_release_empty(mspan_t *s)
+{
+	s->list = SPAN_LIST_NONE;
+	mheap_free_span(NULL, s);
+}
+
+mspan_t *mcentral_cache_span(mcache_t *c, spanclass_t spc)
+{
+	mcentral_t *mc = &mcentral[spc];
+	mspan_t *s;
+	gm_mutex_lock(&mc->lock);
+	while ((s = span_list_pop(&mc->partial)) != NULL) {
+		size_t nfree = mspan_sweep(s);
+		if (nfree == s->nelems && mc->partial.n > 0) {
+			/* keep one empty span for reuse, return extra ones */
+			mcentral_release_empty(s);
+			continue;
+		}
+		if (nfree > 0)
+			goto found;
+		s->list = SPAN_LIST_CENTRAL_FULL;
+		span_list_push(&mc->full, s);
+	}
+	for (unsigned budget = MCENTRAL_SWEEP_BUDGET; budget > 0 && mc->full.n > 0;
+	     budget--) {
+		s = span_list_pop(&mc->full);
+		if (!mspan_has_remote(s)) {
+			span_list_push(&mc->full, s); /* rotate */
+			continue;
+		}
+		size_t nfree = mspan_sweep(s);
+		if (nfree > 0)
+			goto found;
+		span_list_push(&mc->full, s);
+	}
+	gm_mutex_unlock(&mc->lock);
+
+	size_t sc = spanclass_sizeclass(spc);
+	s = mheap_alloc_span(c, sizeclass_npages[sc], spc, 0);
+	if (s == NULL)
+		return NULL;
+	mcentral_hand_to(c, s);
+	return s;
+found:
+	gm_mutex_unlock(&mc->lock);
+	mcentral_hand_to(c, s);
+	return s;
+}
+
+void mcentral_uncache_span(mspan_t *s)
+{
+	mcentral_t *mc = &mcentral[s->spanclass];
+	gm_mutex_lock(&mc->lock);
+	atomic_store_explicit(&s->owner, NULL, memory_order_release);
+	size_t nfree = mspan_sweep(s);
+	if (nfree == s->nelems) {
+		mcentral_release_empty(s);
+	} else if (nfree > 0) {
+		s->list = SPAN_LIST_CENTRAL_PARTIAL;
+		span_list_push(&mc->partial, s);
+	} else {
+		s->list = SPAN_LIST_CENTRAL_FULL;
+		span_list_push(&mc->full, s);
+	}
+	gm_mutex_unlock(&mc->lock);
+}
+
+size_t mcentral_reclaim_all(void)
+{
+	size_t released = 0;
+	for (unsigned i = 2; i < GM_NUM_SPAN_CLASSES; i++) {
+		mcentral_t *mc = &mcentral[i];
+		if (mc->full.n == 0 && mc->partial.n == 0)
+			continue;
+		gm_mutex_lock(&mc->lock);
+		mspan_t *s = mc->full.head;
+		while (s != NULL) {
+			mspan_t *next = s->next;
+			if (mspan_has_remote(s)) {
+				size_t nfree = mspan_sweep(s);
+				if (nfree > 0) {
+					span_list_remove(&mc->full, s);
+					if (nfree == s->nelems) {
+						released += s->npages;
+						mcentral_release_empty(s);
+					} else {
+						s->list = SPAN_LIST_CENTRAL_PARTIAL;
+						span_list_push(&mc->partial, s);
+					}
+				}
+			}
+			s = next;
+		}
+		s = mc->partial.head;
+		while (s != NULL) {
+			mspan_t *next = s->next;
+			size_t nfree = mspan_sweep(s);
+			if (nfree == s->nelems) {
+				span_list_remove(&mc->partial, s);
+				released += s->npages;
+				mcentral_release_empty(s);
+			}
+			s = next;
+		}
+		gm_mutex_unlock(&mc->lock);
+	}
+	return released;
+}
+
+void mcentral_fork_prepare(void)
+{
+	for (unsigned i = 0; i < GM_NUM_SPAN_CLASSES; i++)
+		gm_mutex_lock(&mcentral[i].lock);
+}
+
+void mcentral_fork_parent(void)
+{
+	for (unsigned i = GM_NUM_SPAN_CLASSES; i-- > 0;)
+		gm_mutex_unlock(&mcentral[i].lock);
+}
+
+void mcentral_fork_child(void)
+{
+	for (unsigned i = 0; i < GM_NUM_SPAN_CLASSES; i++)
+		gm_mutex_init(&mcentral[i].lock, LOCKRANK_MCENTRAL);
+}

@@ -1,0 +1,58 @@
+/*
+ * mcentral.h -- one central list per span class (Go's mcentral.go):
+ * spans not owned by any thread cache.
+ */
+#ifndef GM_MCENTRAL_H
+#define GM_MCENTRAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lock.h"
+#include "mheap.h"
+
+typedef struct span_list {
+	mspan_t *head, *tail;
+	size_t n;
+} span_list_t;
+
+void span_list_push(span_list_t *l, mspan_t *s);       /* at tail */
+void span_list_push_head(span_list_t *l, mspan_t *s);
+void span_list_remove(span_list_t *l, mspan_t *s);
+mspan_t *span_list_pop(span_list_t *l);                /* from head */
+
+typedef struct mcentral {
+	gm_mutex_t lock;
+	spanclass_t spanclass;
+	span_list_t partial;   /* swept, has free slots; under lock */
+	span_list_t full;      /* no known free slot (may have remote frees) */
+} GM_ALIGNED(GM_CACHELINE) mcentral_t;
+
+extern mcentral_t mcentral[GM_NUM_SPAN_CLASSES];
+
+void mcentral_init(void);
+/* A span with at least one free slot for the cache c, owned by c on return
+ * (owner = c, list = CURRENT, swept: freeindex/alloc_cache ready).  NULL if
+ * the OS refuses memory. */
+mspan_t *mcentral_cache_span(struct mcache *c, spanclass_t spc);
+/* Take back a span from a cache (thread exit, flush). */
+void mcentral_uncache_span(mspan_t *s);
+/* Sweep every span in every central full list (reclaim before growth). */
+size_t mcentral_reclaim_all(void);
+
+/* Sweep: fold free_bits and remote_bits into alloc_bits, reset freeindex
+ * and alloc_cache.  Holder only.  Returns the number of free slots. */
+size_t mspan_sweep(mspan_t *s);
+/* Does any remote free wait in s? (relaxed reads; a hint) */
+bool mspan_has_remote(mspan_t *s);
+/* Go's nextFreeIndex: the index of the next free slot >= freeindex, or
+ * nelems; advances freeindex/alloc_cache.  Holder only. */
+size_t mspan_next_free_index(mspan_t *s);
+/* Live-object test used by the heap walker and checks (racy for others). */
+bool mspan_obj_live(mspan_t *s, size_t idx);
+
+void mcentral_fork_prepare(void);
+void mcentral_fork_parent(void);
+void mcentral_fork_child(void);
+
+#endif /* GM_MCENTRAL_H */

@@ -1,0 +1,131 @@
+/*
+ * mheap.h -- spans and the page heap (Go's mheap.go, mspan).
+ */
+#ifndef GM_MHEAP_H
+#define GM_MHEAP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gomalloc.h>
+
+#include "compiler.h"
+#include "fixalloc.h"
+#include "lock.h"
+#include "pagealloc.h"
+#include "params.h"
+
+struct mcache;
+
+/* Where a span is; changes only by the party that holds it (see mcache.c,
+ * mcentral.c). */
+enum span_list_kind {
+	SPAN_LIST_NONE = 0,      /* large span, or in transit */
+	SPAN_LIST_CURRENT,       /* mcache->alloc[spc] */
+	SPAN_LIST_CACHE_PARTIAL, /* owned by an mcache, has free slots */
+	SPAN_LIST_CACHE_FULL,    /* owned by an mcache, no known free slot */
+	SPAN_LIST_CENTRAL_PARTIAL,
+	SPAN_LIST_CENTRAL_FULL,
+};
+
+enum span_state {
+	SPAN_DEAD = 0,   /* struct free or pages free */
+	SPAN_INUSE,      /* small span or live large block */
+	SPAN_CACHED,     /* large block freed into a thread's large cache */
+};
+
+/*
+ * A run of pages holding objects of one span class (or one large block).
+ *
+ * Object i lives at base + i * elemsize.  Object i is allocated iff
+ *   (i < freeindex || alloc_bits[i]) && !free_bits[i] && !remote_bits[i]
+ * free_bits: frees by the owner thread (plain stores, owner only).
+ * remote_bits: frees by other threads (atomic OR, anyone); consumed by the
+ * span's holder with an atomic exchange when it sweeps.
+ * alloc_cache: ~alloc_bits shifted so bit 0 is object freeindex (Go).
+ * Counting: alloc_count = objects allocated as of the last sweep + since;
+ * nfree_local = owner frees since the last sweep.
+ */
+typedef struct mspan {
+	/* line 0: set when the span is allocated, read by everyone */
+	uintptr_t base;
+	uint32_t elemsize;
+	uint32_t divmagic;
+	uint16_t nelems;
+	uint8_t spanclass;
+	uint8_t nwords_log2;     /* bitmap words = 1 << nwords_log2 */
+	_Atomic uint8_t state;   /* enum span_state */
+	uint8_t list;            /* enum span_list_kind; holder only */
+	uint8_t needzero;        /* holder only: free slots may be dirty */
+	uint8_t pad0;
+	struct mcache *_Atomic owner; /* caching mcache, NULL in mcentral/large */
+	size_t npages;
+	struct mspan *next, *prev;    /* list links; holder only */
+	uint64_t *free_bits;
+	_Atomic uint64_t *remote_bits;
+	/* line 1: owner-mutable allocation state */
+	uint64_t alloc_cache GM_ALIGNED(64);
+	uint16_t freeindex;
+	uint16_t alloc_count;
+	uint16_t nfree_local;
+	uint16_t free_trigger;    /* owner: nfree_local value that calls mcache_free_event */
+	size_t large_size;            /* requested bytes of a large block */
+	uint64_t bits[];              /* alloc_bits, free_bits, (64-aligned) remote_bits */
+} mspan_t;
+
+static ALWAYS_INLINE uint64_t *mspan_alloc_bits(mspan_t *s) { return s->bits; }
+static ALWAYS_INLINE size_t mspan_nwords(const mspan_t *s) { return (size_t)1 << s->nwords_log2; }
+static ALWAYS_INLINE int mspan_is_large(const mspan_t *s) { return (s->spanclass >> 1) == 0; }
+
+#define MHEAP_SPAN_KINDS 5  /* bitmap words 1, 2, 4, 8, 16 */
+
+typedef struct mheap {
+	gm_mutex_t lock;
+	pagealloc_t pages;           /* under lock */
+	/* span structs by bitmap size; under lock */
+	fixalloc_t spanalloc[MHEAP_SPAN_KINDS];
+	size_t nlarge_live;          /* informational */
+	_Atomic size_t pages_inuse;  /* pages in in-use spans */
+	_Atomic size_t scavenged_total; /* bytes released to the OS ever */
+	size_t mapped_peak;
+	_Atomic size_t inuse_peak;   /* scavenger goal input: recent peak of pages_inuse*8K */
+} mheap_t;
+
+extern mheap_t mheap;
+
+bool mheap_init(void);
+/* Bitmap words for a span of nelems objects, as log2. */
+unsigned mheap_nwords_log2(size_t nelems);
+
+/* A span struct for a span whose bitmaps need (1 << kind) words; under
+ * mheap.lock.  Zeroed. NULL if the OS refuses memory. */
+mspan_t *mheap_spanstruct_alloc(unsigned kind);
+void mheap_spanstruct_free(mspan_t *s);  /* under mheap.lock */
+
+/*
+ * Allocate a span of npages for span class spc (class 0 = large) and
+ * initialise it: geometry, bitmaps, spans[] entries.  c may be NULL; if not,
+ * its page cache and span-struct cache are used first (no lock).
+ * align > GM_PAGE_SIZE asks for an aligned page run.  *needzero tells whether
+ * the pages may hold old data.  NULL if the OS refuses memory.
+ */
+mspan_t *mheap_alloc_span(struct mcache *c, size_t npages, spanclass_t spc,
+                          size_t align);
+/* Return a span's pages to the heap and its struct to the cache/heap. */
+void mheap_free_span(struct mcache *c, mspan_t *s);
+/* Try to resize a large span in place to npages; true on success. */
+bool mheap_resize_large(mspan_t *s, size_t npages);
+/* Before growing, sweep mcentral spans freed by other threads (Go's reclaim). */
+void mheap_reclaim(void);
+/* Release free pages to the OS (0 = all): bytes released. */
+size_t mheap_scavenge(size_t bytes, bool only_old);
+/* Lock every heap lock for fork (rank order) and release/reinit them. */
+/* gm_heap_walk: under mheap.lock; the callback must not allocate. */
+int mheap_heap_walk(gm_walk_fn fn, void *arg);
+void mheap_fork_prepare(void);
+void mheap_fork_parent(void);
+void mheap_fork_child(void);
+
+#endif /* GM_MHEAP_H */

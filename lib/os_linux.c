@@ -1,0 +1,264 @@
+/*
+ * os_linux.c -- the only file that calls mmap, munmap, madvise, mprotect and
+ * prctl (Go's mem_linux.go).
+ *
+ * Callers: arena.c (heap arenas), fixalloc.c (metadata), pagealloc.c
+ * (summary arrays and chunk bitmaps), scavenge.c (os_unused).  Nothing here
+ * takes a lock or allocates: it must work during bootstrap, in a forked child
+ * and inside signal handlers.
+ *
+ * Memory states as in Go: reserved (PROT_NONE) -> ready (read-write, pages
+ * untouched until first write) -> unused (madvise'd away; reads as zero
+ * after MADV_DONTNEED) -> used again.  Heap arenas are mapped read-write at
+ * once with MAP_NORESERVE: the kernel only commits the pages we touch, and
+ * Linux would count PROT_NONE reservations against RLIMIT_AS all the same.
+ *
+ * MADV_FREE (option madvise:free) is cheaper but leaves old contents until
+ * the kernel reclaims the pages, so os_unused reports whether the pages are
+ * known to read as zero; a kernel that refuses MADV_FREE falls back to
+ * MADV_DONTNEED for good.
+ */
+#define _GNU_SOURCE
+#include "os_linux.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compiler.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+static _Atomic bool os_madv_free;
+
+void os_set_madv_free(bool use_free)
+{
+	atomic_store_explicit(&os_madv_free, use_free, memory_order_relaxed);
+}
+
+void *os_map_aligned(size_t bytes, size_t align, uintptr_t hint)
+{
+	int prot = PROT_READ | PROT_WRITE;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	if (hint != 0 && hint % align == 0) {
+		void *p = mmap((void *)hint, bytes, prot,
+		               flags | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != MAP_FAILED) {
+			if ((uintptr_t)p == hint)
+				return p;
+			munmap(p, bytes); /* old kernel ignored the flag */
+		}
+	}
+	if (align <= 4096) {
+		void *p = mmap(NULL, bytes, prot, flags, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	/* Over-map and trim to the alignment. */
+	size_t total = bytes + align;
+	if (total < bytes)
+		return NULL;
+	void *raw = mmap(NULL, total, prot, flags, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	uintptr_t start = (uintptr_t)raw;
+	uintptr_t aligned = (start + align - 1) & ~(uintptr_t)(align - 1);
+	if (aligned > start)
+		munmap(raw, aligned - start);
+	uintptr_t end = aligned + bytes;
+	if (start + total > end)
+		munmap((void *)end, start + total - end);
+	return (void *)aligned;
+}
+
+void *os_alloc(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void os_free(void *p, size_t bytes)
+{
+	if (p != NULL && bytes != 0)
+		munmap(p, bytes);
+}
+
+void *os_reserve(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_NONE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+bool os_commit(void *p, size_t bytes)
+{
+	return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
+}
+
+bool os_unused(void *p, size_t bytes)
+{
+	int saved = errno;
+	bool zero = true;
+	if (atomic_load_explicit(&os_madv_free, memory_order_relaxed)) {
+		if (madvise(p, bytes, MADV_FREE) == 0) {
+			zero = false;
+			goto out;
+		}
+		/* Kernel without MADV_FREE: fall back for good. */
+		atomic_store_explicit(&os_madv_free, false, memory_order_relaxed);
+	}
+	if (madvise(p, bytes, MADV_DONTNEED) != 0)
+		zero = false; /* refused: contents stay, pages stay resident */
+out:
+	errno = saved;
+	return zero;
+}
+
+void os_used(void *p, size_t bytes)
+{
+	(void)p;
+	(void)bytes;
+}
+
+void os_name(void *p, size_t bytes, const char *name)
+{
+	int saved = errno;
+	prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, bytes,
+	      (unsigned long)name);
+	errno = saved;
+}
+
+uint64_t os_nanotime(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void os_sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u),
+	                       (long)(ns % 1000000000u) };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int os_gettid(void)
+{
+	return (int)syscall(SYS_gettid);
+}
+
+/* Read a small file into buf without stdio (stdio allocates). */
+static ssize_t read_small_file(const char *path, char *buf, size_t cap)
+{
+	int saved = errno;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		errno = saved;
+		return -1;
+	}
+	size_t n = 0;
+	while (n + 1 < cap) {
+		ssize_t r = read(fd, buf + n, cap - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	errno = saved;
+	return (ssize_t)n;
+}
+
+static size_t parse_u64(const char *s, const char **end)
+{
+	size_t v = 0;
+	while (*s == ' ')
+		s++;
+	while (*s >= '0' && *s <= '9')
+		v = v * 10 + (size_t)(*s++ - '0');
+	if (end)
+		*end = s;
+	return v;
+}
+
+int os_ncpu(void)
+{
+	char buf[256];
+	/* "0-15" or "0,2-3" */
+	if (read_small_file("/sys/devices/system/cpu/online", buf,
+	                    sizeof buf) <= 0)
+		return 1;
+	int n = 0;
+	const char *s = buf;
+	while (*s >= '0' && *s <= '9') {
+		size_t a = parse_u64(s, &s), b = a;
+		if (*s == '-')
+			b = parse_u64(s + 1, &s);
+		n += (int)(b - a + 1);
+		if (*s != ',')
+			break;
+		s++;
+	}
+	return n > 0 ? n : 1;
+}
+
+size_t os_rss(void)
+{
+	char buf[128];
+	if (read_small_file("/proc/self/statm", buf, sizeof buf) <= 0)
+		return 0;
+	const char *s = buf;
+	parse_u64(s, &s);
+	return parse_u64(s, &s) * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+size_t os_cgroup_memory_max(void)
+{
+	char buf[512], path[600];
+	/* cgroup v2: a single line "0::/path". */
+	if (read_small_file("/proc/self/cgroup", buf, sizeof buf) <= 0)
+		return 0;
+	const char *line = buf;
+	while (*line) {
+		if (line[0] == '0' && line[1] == ':' && line[2] == ':')
+			break;
+		while (*line && *line != '\n')
+			line++;
+		if (*line == '\n')
+			line++;
+	}
+	if (!*line)
+		return 0;
+	const char *rel = line + 3;
+	const char prefix[] = "/sys/fs/cgroup";
+	size_t n = 0;
+	for (size_t i = 0; prefix[i]; i++)
+		path[n++] = prefix[i];
+	for (; *rel && *rel != '\n' && n + 16 < sizeof path; rel++)
+		path[n++] = *rel;
+	if (n > 0 && path[n - 1] == '/')
+		n--;
+	const char file[] = "/memory.max";
+	for (size_t i = 0; file[i]; i++)
+		path[n++] = file[i];
+	path[n] = '\0';
+	if (read_small_file(path, buf, sizeof buf) <= 0)
+		return 0;
+	if (buf[0] < '0' || buf[0] > '9')
+		return 0; /* "max" */
+	return parse_u64(buf, NULL);
+}

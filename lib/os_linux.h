@@ -1,0 +1,50 @@
+/*
+ * os_linux.h -- the only door to the kernel's memory calls (Go's mem_linux.go).
+ *
+ * Go's memory states: None -> Reserved (os_reserve) -> Prepared/Ready
+ * (os_map) -> in use; free pages go back with os_unused (MADV_DONTNEED or
+ * MADV_FREE) and come back with os_used; os_free unmaps.
+ */
+#ifndef GM_OS_LINUX_H
+#define GM_OS_LINUX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Map `bytes` of zeroed read-write memory, aligned to `align` (a power of
+ * two, at least the OS page), optionally at `hint`.  Pages are not touched
+ * (MAP_NORESERVE).  Returns NULL when the OS refuses. */
+void *os_map_aligned(size_t bytes, size_t align, uintptr_t hint);
+/* Map `bytes` of zeroed read-write memory for metadata; NULL on refusal. */
+void *os_alloc(size_t bytes);
+/* Unmap. */
+void os_free(void *p, size_t bytes);
+/* Reserve address space with no access (PROT_NONE, NORESERVE). */
+void *os_reserve(size_t bytes);
+/* Make reserved space read-write; false on refusal. */
+bool os_commit(void *p, size_t bytes);
+/* Tell the kernel the pages' contents are not needed (scavenge).
+ * Returns true if the pages now read as zero (MADV_DONTNEED), false if
+ * they may keep old contents (MADV_FREE). */
+bool os_unused(void *p, size_t bytes);
+/* The pages are about to be used again (hugepage hint). */
+void os_used(void *p, size_t bytes);
+/* Name an anonymous mapping ("gomalloc heap"); ignored where unsupported. */
+void os_name(void *p, size_t bytes, const char *name);
+/* Use MADV_FREE (true) or MADV_DONTNEED (false) in os_unused. */
+void os_set_madv_free(bool use_free);
+/* Monotonic clock in nanoseconds. */
+uint64_t os_nanotime(void);
+/* Sleep for ns nanoseconds. */
+void os_sleep_ns(uint64_t ns);
+/* Thread id (gettid). */
+int os_gettid(void);
+/* Number of online CPUs (sysconf without allocating). */
+int os_ncpu(void);
+/* Resident set size of this process in bytes (/proc/self/statm), 0 if unknown. */
+size_t os_rss(void);
+/* cgroup v2 memory.max of this process; 0 if none or unlimited. */
+size_t os_cgroup_memory_max(void);
+
+#endif /* GM_OS_LINUX_H */

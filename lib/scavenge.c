@@ -1,0 +1,260 @@
+/*
+ * scavenge.c -- when to give free pages back to the OS (Go's
+ * mgcscavenge.go, adapted to a program without a garbage collector).
+ *
+ * Mechanism lives below: pagealloc_scav_take/scav_return find and mark the
+ * highest free, unscavenged page runs; mheap_scavenge madvises them
+ * (os_unused) without holding mheap.lock.  This file is only policy:
+ *
+ *   goal     = recent peak of in-use bytes * retain_percent / 100
+ *              (peak = highest in-use seen during the last delay; the heap
+ *              also records its high-water mark between ticks)
+ *   retained = heap bytes mapped and not released (in use + free resident)
+ *   excess   = retained - goal, sampled every tick (250 ms)
+ *   release  = the smallest excess seen over the whole last delay
+ *              (scavenge_delay_ms, default 1 s): only memory that stayed
+ *              unneeded that long goes back, so a busy program that frees
+ *              and reallocates big blocks never faults them back in.
+ * Pacing: after releasing for t ns the thread sleeps at least 99 t (about
+ * 1% of one CPU, as Go).  When nothing free is resident it parks on a futex
+ * and is woken only when the heap frees pages again, so an idle process is
+ * not woken at all.
+ *
+ * Memory limit (memory_limit option, else cgroup v2 memory.max): before the
+ * heap maps more, scavenge_for_limit releases free pages synchronously so
+ * retained + growth stays under the limit.  It is soft, like GOMEMLIMIT:
+ * allocation still succeeds past it.
+ *
+ * Modes (option scavenger): background (a thread, started lazily after the
+ * first allocation and again in a forked child), inline (the same tick run
+ * from allocation slow paths), off.
+ *
+ * Locks: scav_lock (rank SCAVENGE) serialises ticks and thread start; it is
+ * taken before mheap.lock, never inside it.
+ */
+#define _GNU_SOURCE
+#include "scavenge.h"
+
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "message.h"
+#include "mheap.h"
+#include "options.h"
+#include "os_linux.h"
+
+#define SCAV_TICK_NS (250ull * 1000 * 1000)
+#define SCAV_MAX_PER_TICK ((size_t)256 << 20)
+
+/* ---- the planner (pure) ---- */
+
+void scav_plan_init(scav_plan_t *p, uint64_t delay_ns, unsigned retain_percent)
+{
+	memset(p, 0, sizeof *p);
+	p->delay_ns = delay_ns;
+	p->retain_percent = retain_percent;
+	p->peak_window_ns = delay_ns > SCAV_TICK_NS ? delay_ns : SCAV_TICK_NS;
+}
+
+size_t scav_plan_goal(const scav_plan_t *p)
+{
+	return p->peak_inuse / 100 * p->retain_percent +
+	       p->peak_inuse % 100 * p->retain_percent / 100;
+}
+
+size_t scav_plan_tick(scav_plan_t *p, uint64_t now, size_t inuse, size_t retained)
+{
+	/* peak: highest in-use during the last window */
+	if (inuse >= p->peak_inuse || now - p->peak_time > p->peak_window_ns) {
+		p->peak_inuse = inuse;
+		p->peak_time = now;
+	}
+	size_t goal = scav_plan_goal(p);
+	size_t excess = retained > goal ? retained - goal : 0;
+	p->sample_time[p->next] = now;
+	p->sample_excess[p->next] = excess;
+	p->next = (p->next + 1) % SCAV_SAMPLES;
+	if (p->nsamples < SCAV_SAMPLES)
+		p->nsamples++;
+	/* The excess must have lasted the whole delay: we need a sample at or
+	 * before now - delay, and take the minimum from it on. */
+	bool covered = p->delay_ns == 0;
+	size_t min = excess;
+	uint64_t newest_old = 0;
+	unsigned newest_old_i = SCAV_SAMPLES;
+	for (unsigned i = 0; i < p->nsamples; i++) {
+		uint64_t t = p->sample_time[i];
+		if (now - t < p->delay_ns) {
+			if (p->sample_excess[i] < min)
+				min = p->sample_excess[i];
+		} else if (t >= newest_old) {
+			newest_old = t;
+			newest_old_i = i;
+			covered = true;
+		}
+	}
+	if (!covered)
+		return 0;
+	if (newest_old_i < SCAV_SAMPLES && p->sample_excess[newest_old_i] < min)
+		min = p->sample_excess[newest_old_i];
+	return min;
+}
+
+/* ---- the runtime side ---- */
+
+_Atomic bool scavenge_started;
+static gm_mutex_t scav_lock = GM_MUTEX_INIT(LOCKRANK_SCAVENGE);
+static scav_plan_t scav_plan;           /* under scav_lock */
+static size_t scav_limit;               /* bytes; 0 = none */
+static _Atomic uint32_t scav_parked;    /* futex word: 1 while parked */
+static uint64_t scav_last_tick;         /* inline mode; under scav_lock */
+
+static size_t scav_retained(void)
+{
+	size_t total = pagealloc_total_pages(&mheap.pages);
+	size_t scav = pagealloc_scav_pages(&mheap.pages);
+	return (total - scav) << GM_PAGE_SHIFT;
+}
+
+static size_t scav_free_resident(void)
+{
+	size_t f = pagealloc_free_pages(&mheap.pages);
+	size_t s = pagealloc_scav_pages(&mheap.pages);
+	return f > s ? (f - s) << GM_PAGE_SHIFT : 0;
+}
+
+void scavenge_init(void)
+{
+	scav_plan_init(&scav_plan, (uint64_t)gm_opt.scavenge_delay_ms * 1000000ull,
+	               gm_opt.retain_percent);
+	scav_limit = gm_opt.memory_limit;
+	if (scav_limit == 0)
+		scav_limit = os_cgroup_memory_max();
+	if (gm_opt.scavenger == GM_SCAVENGER_OFF)
+		atomic_store(&scavenge_started, true); /* nothing to start */
+	if (gm_opt.scavenger == GM_SCAVENGER_INLINE)
+		atomic_store(&scavenge_started, true);
+	if (gm_opt.verbose && scav_limit)
+		gm_message("memory limit %zu bytes in force", scav_limit);
+}
+
+size_t scavenge_memory_limit(void)
+{
+	return scav_limit;
+}
+
+/* One tick: returns the ns spent releasing (0 if nothing). Under scav_lock. */
+static uint64_t scav_tick(uint64_t now)
+{
+	size_t inuse = atomic_load_explicit(&mheap.pages_inuse, memory_order_relaxed);
+	size_t high = atomic_exchange_explicit(&mheap.inuse_peak, inuse, memory_order_relaxed);
+	if (high < inuse)
+		high = inuse;
+	size_t release = scav_plan_tick(&scav_plan, now, high << GM_PAGE_SHIFT,
+	                                scav_retained());
+	if (release == 0)
+		return 0;
+	if (release > SCAV_MAX_PER_TICK)
+		release = SCAV_MAX_PER_TICK;
+	uint64_t t0 = os_nanotime();
+	mheap_scavenge(release, true);
+	return os_nanotime() - t0 + 1;
+}
+
+static void *scav_thread(void *arg)
+{
+	(void)arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	prctl(PR_SET_NAME, (unsigned long)"gomalloc-scav", 0, 0, 0);
+	for (;;) {
+		gm_mutex_lock(&scav_lock);
+		uint64_t spent = scav_tick(os_nanotime());
+		gm_mutex_unlock(&scav_lock);
+		uint64_t sleep = spent * 99;
+		if (sleep < SCAV_TICK_NS)
+			sleep = SCAV_TICK_NS;
+		if (spent == 0 && scav_free_resident() == 0) {
+			/* nothing resident to give back: park until pages are freed */
+			atomic_store(&scav_parked, 1);
+			if (scav_free_resident() == 0)
+				syscall(SYS_futex, &scav_parked, FUTEX_WAIT_PRIVATE, 1,
+				        NULL, NULL, 0);
+			atomic_store(&scav_parked, 0);
+		}
+		os_sleep_ns(sleep);
+	}
+	return NULL;
+}
+
+void scavenge_maybe_start_slow(void)
+{
+	if (atomic_exchange(&scavenge_started, true))
+		return;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	pthread_t t;
+	int err = pthread_create(&t, &attr, scav_thread, NULL);
+	pthread_attr_destroy(&attr);
+	if (err != 0) {
+		/* no thread (limits, seccomp): fall back to inline ticks */
+		gm_opt.scavenger = GM_SCAVENGER_INLINE;
+		if (gm_opt.verbose)
+			gm_message("scavenger thread not started (error %d): inline mode", err);
+	} else if (gm_opt.verbose) {
+		gm_message("scavenger thread started");
+	}
+}
+
+void scavenge_note_growth(void)
+{
+	if (UNLIKELY(atomic_load_explicit(&scav_parked, memory_order_relaxed))) {
+		atomic_store(&scav_parked, 0);
+		syscall(SYS_futex, &scav_parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	}
+	if (gm_opt.scavenger == GM_SCAVENGER_INLINE) {
+		uint64_t now = os_nanotime();
+		if (now - scav_last_tick >= SCAV_TICK_NS && gm_mutex_trylock(&scav_lock)) {
+			scav_last_tick = now;
+			scav_tick(now);
+			gm_mutex_unlock(&scav_lock);
+		}
+	}
+}
+
+void scavenge_for_limit(size_t bytes)
+{
+	if (scav_limit == 0 || gm_opt.scavenger == GM_SCAVENGER_OFF)
+		return;
+	size_t retained = scav_retained();
+	if (retained + bytes <= scav_limit)
+		return;
+	mheap_scavenge(retained + bytes - scav_limit, false);
+}
+
+void scavenge_fork_prepare(void)
+{
+	gm_mutex_lock(&scav_lock);
+}
+
+void scavenge_fork_parent(void)
+{
+	gm_mutex_unlock(&scav_lock);
+}
+
+void scavenge_fork_child(void)
+{
+	gm_mutex_init(&scav_lock, LOCKRANK_SCAVENGE);
+	atomic_store(&scav_parked, 0);
+	if (gm_opt.scavenger == GM_SCAVENGER_BACKGROUND)
+		atomic_store(&scavenge_started, false); /* restart lazily */
+}

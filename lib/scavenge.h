@@ -1,0 +1,58 @@
+/*
+ * scavenge.h -- returning free pages to the OS (Go's mgcscavenge.go):
+ * the policy.  The mechanism is pagealloc_scav_take/return + os_unused,
+ * driven by mheap_scavenge.
+ */
+#ifndef GM_SCAVENGE_H
+#define GM_SCAVENGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler.h"
+
+#define SCAV_SAMPLES 16
+
+/* The planner's state: pure data, so tests drive it with a fake clock. */
+typedef struct scav_plan {
+	uint64_t delay_ns;          /* free memory must stay in excess this long */
+	unsigned retain_percent;    /* goal = peak in-use * this / 100 */
+	uint64_t peak_window_ns;    /* in-use peak decays over this window */
+	size_t peak_inuse;          /* recent peak of in-use bytes */
+	uint64_t peak_time;         /* when peak_inuse was last raised */
+	/* excess samples over the last delay: (time, excess bytes) */
+	uint64_t sample_time[SCAV_SAMPLES];
+	size_t sample_excess[SCAV_SAMPLES];
+	unsigned nsamples, next;
+} scav_plan_t;
+
+void scav_plan_init(scav_plan_t *p, uint64_t delay_ns, unsigned retain_percent);
+/* One tick at time now: in-use bytes and retained bytes (in use + free
+ * pages still resident).  Returns how many bytes may be released now: the
+ * smallest excess over goal seen during the whole last delay (memory that
+ * stayed unused that long).  0 while the delay has not elapsed. */
+size_t scav_plan_tick(scav_plan_t *p, uint64_t now, size_t inuse, size_t retained);
+/* The goal in bytes at the current peak. */
+size_t scav_plan_goal(const scav_plan_t *p);
+
+void scavenge_init(void);
+/* Start the background thread after the first allocation (cheap check). */
+void scavenge_maybe_start_slow(void);
+extern _Atomic bool scavenge_started;
+static ALWAYS_INLINE void scavenge_maybe_start(void)
+{
+	if (UNLIKELY(!__atomic_load_n((bool *)&scavenge_started, __ATOMIC_RELAXED)))
+		scavenge_maybe_start_slow();
+}
+/* The heap grew or pages were freed: wake a parked scavenger (cheap). */
+void scavenge_note_growth(void);
+/* Before mapping `bytes` more: scavenge synchronously to stay under the
+ * memory limit.  Call without mheap.lock. */
+void scavenge_for_limit(size_t bytes);
+size_t scavenge_memory_limit(void);
+void scavenge_fork_prepare(void);
+void scavenge_fork_parent(void);
+void scavenge_fork_child(void);
+
+#endif /* GM_SCAVENGE_H */

@@ -1,0 +1,51 @@
+/*
+ * sizeclass.c -- Go's size classes: size -> class, class -> object size,
+ * span pages, objects per span, and the division magic for object indices.
+ *
+ * The numbers are Go's (runtime/sizeclasses.go), generated into
+ * sizeclass_table.h by gen_sizeclass_table.sh from tests/unit/sizeclasses.tsv;
+ * tests/unit/test_sizeclass.c checks them against ../shared/sizeclasses.tsv.
+ * Class 0 stands for "large" (> 32 KiB, whole pages from mheap).
+ *
+ * Callers: malloc.c and mcache_inline.h (sizeclass_of on every small malloc),
+ * mheap.c and mcentral.c (span geometry).  No locks: sizeclass_init runs
+ * once, during gomalloc's initialisation and before any span exists; every
+ * table is read-only afterwards.
+ *
+ * The one deliberate difference from Go (DESIGN.md, "Alignment"): Go's class
+ * 3 holds 24-byte objects, which are only 8-byte aligned.  C programs expect
+ * glibc's 16-byte alignment for every block larger than 8 bytes, so by
+ * default sizes 17..24 map to class 4 (32 bytes).  min_align:8 restores Go's
+ * exact mapping.  Every other class size is a multiple of 16 (checked in
+ * sizeclass_init), so all other classes keep 16-byte alignment.
+ *
+ * Invariants (checked by test_sizeclass):
+ *   sizeclass_size[sizeclass_of(n)] >= n, and it is the smallest such class
+ *   (modulo the 17..24 rule);
+ *   sizeclass_nobjs[c] == sizeclass_npages[c] * 8192 / sizeclass_size[c];
+ *   objindex(divmagic[c], i * size[c]) == i for every object i.
+ */
+#include "sizeclass.h"
+
+#include "sizeclass_table.h"
+
+_Static_assert(SIZECLASS_TABLE_N == GM_NUM_SIZE_CLASSES, "68 classes");
+
+void sizeclass_init(unsigned min_align)
+{
+	/* Index 3 covers sizes 17..24: Go's class 3 (24 bytes, 8-aligned). */
+	sizeclass_class8[3] = (uint8_t)(min_align >= 16 ? 4 : 3);
+}
+
+unsigned sizeclass_for_aligned(size_t size, size_t align)
+{
+	if (size == 0)
+		size = 1;
+	if (size > GM_MAX_SMALL_SIZE || align > GM_PAGE_SIZE)
+		return 0;
+	for (unsigned c = sizeclass_of(size); c < GM_NUM_SIZE_CLASSES; c++) {
+		if (sizeclass_size[c] % align == 0)
+			return c;
+	}
+	return 0;
+}

@@ -1,0 +1,184 @@
+/*
+ * test_sizeclass.c -- Go's size classes against ../shared/sizeclasses.tsv
+ * (the copy in tests/unit, and the shared original when it is beside the
+ * checkout), the size -> class maps, the division magic, aligned classes.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sizeclass.h"
+
+typedef struct row { unsigned cls, size, span, pages, objs, tail; } row_t;
+static row_t rows[GM_NUM_SIZE_CLASSES];
+static int nrows;
+
+static int load_tsv(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	char line[256];
+	int n = 0;
+	if (!fgets(line, sizeof line, f)) {
+		fclose(f);
+		return -1;
+	}
+	while (fgets(line, sizeof line, f) && n < GM_NUM_SIZE_CLASSES) {
+		row_t r;
+		double waste;
+		if (sscanf(line, "%u\t%u\t%u\t%u\t%u\t%u\t%lf", &r.cls, &r.size, &r.span,
+		           &r.pages, &r.objs, &r.tail, &waste) == 7)
+			rows[n++] = r;
+	}
+	fclose(f);
+	return n;
+}
+
+static const char *srcdir(void)
+{
+	const char *s = getenv("srcdir");
+	return s ? s : ".";
+}
+
+static void setup(void)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/tests/unit/sizeclasses.tsv", srcdir());
+	nrows = load_tsv(path);
+	if (nrows < 0) {
+		snprintf(path, sizeof path, "%s/sizeclasses.tsv", srcdir());
+		nrows = load_tsv(path);
+	}
+	ck_assert_msg(nrows == GM_NUM_SIZE_CLASSES, "could not read 68 rows from %s", path);
+}
+
+START_TEST(table_matches_go)
+{
+	for (int c = 0; c < nrows; c++) {
+		ck_assert_uint_eq(rows[c].cls, (unsigned)c);
+		ck_assert_uint_eq(sizeclass_size[c], rows[c].size);
+		ck_assert_uint_eq(sizeclass_npages[c], rows[c].pages);
+		ck_assert_uint_eq(sizeclass_nobjs[c], rows[c].objs);
+		if (c > 0) {
+			ck_assert_uint_eq(rows[c].span, rows[c].pages * 8192u);
+			ck_assert_uint_eq(sizeclass_nobjs[c],
+			                  sizeclass_npages[c] * 8192u / sizeclass_size[c]);
+			ck_assert_uint_eq(rows[c].tail, rows[c].span - rows[c].objs * rows[c].size);
+		}
+	}
+}
+END_TEST
+
+START_TEST(shared_copy_identical)
+{
+	/* When ../shared is beside the checkout, our copy must equal it. */
+	char a[4096], b[4096];
+	snprintf(a, sizeof a, "%s/../shared/sizeclasses.tsv", srcdir());
+	snprintf(b, sizeof b, "%s/tests/unit/sizeclasses.tsv", srcdir());
+	FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
+	if (fa && fb) {
+		int ca, cb;
+		do {
+			ca = fgetc(fa);
+			cb = fgetc(fb);
+			ck_assert_int_eq(ca, cb);
+		} while (ca != EOF);
+	}
+	if (fa)
+		fclose(fa);
+	if (fb)
+		fclose(fb);
+	/* Either way, the generated table must still agree with the rows. */
+	for (int c = 1; c < nrows; c++)
+		ck_assert_uint_eq(sizeclass_size[c], rows[c].size);
+}
+END_TEST
+
+static unsigned smallest_class(size_t n, unsigned min_align)
+{
+	for (unsigned c = 1; c < GM_NUM_SIZE_CLASSES; c++) {
+		if (sizeclass_size[c] < n)
+			continue;
+		if (min_align >= 16 && n > 8 && sizeclass_size[c] % 16 != 0)
+			continue;
+		return c;
+	}
+	return 0;
+}
+
+START_TEST(size_to_class_default)
+{
+	sizeclass_init(16);
+	for (size_t n = 1; n <= GM_MAX_SMALL_SIZE; n++) {
+		unsigned c = sizeclass_of(n);
+		ck_assert_msg(c == smallest_class(n, 16), "n=%zu class %u", n, c);
+		ck_assert_uint_ge(sizeclass_size[c], n);
+		if (n > 8)
+			ck_assert_uint_eq(sizeclass_size[c] % 16, 0);
+	}
+	ck_assert_uint_eq(sizeclass_size[sizeclass_of(17)], 32);
+	ck_assert_uint_eq(sizeclass_size[sizeclass_of(24)], 32);
+	ck_assert_uint_eq(sizeclass_size[sizeclass_of(0)], 8);
+}
+END_TEST
+
+START_TEST(size_to_class_min_align_8)
+{
+	sizeclass_init(8);
+	for (size_t n = 1; n <= GM_MAX_SMALL_SIZE; n++)
+		ck_assert_uint_eq(sizeclass_of(n), smallest_class(n, 8));
+	ck_assert_uint_eq(sizeclass_size[sizeclass_of(20)], 24);
+	sizeclass_init(16);
+}
+END_TEST
+
+START_TEST(divmagic_exact)
+{
+	for (unsigned c = 1; c < GM_NUM_SIZE_CLASSES; c++) {
+		uint32_t size = sizeclass_size[c];
+		for (uint32_t i = 0; i < sizeclass_nobjs[c]; i++) {
+			uintptr_t off = (uintptr_t)i * size;
+			ck_assert_uint_eq(sizeclass_objindex(sizeclass_divmagic[c], off), i);
+			ck_assert_uint_eq(sizeclass_objindex(sizeclass_divmagic[c], off + size - 1), i);
+		}
+	}
+}
+END_TEST
+
+START_TEST(aligned_classes)
+{
+	for (size_t align = 16; align <= GM_PAGE_SIZE; align *= 2) {
+		for (size_t n = 1; n <= GM_MAX_SMALL_SIZE; n += 37) {
+			unsigned c = sizeclass_for_aligned(n, align);
+			if (c == 0)
+				continue;
+			ck_assert_uint_ge(sizeclass_size[c], n);
+			ck_assert_uint_eq(sizeclass_size[c] % align, 0);
+		}
+	}
+	ck_assert_uint_eq(sizeclass_size[sizeclass_for_aligned(100, 4096)], 4096);
+	ck_assert_uint_eq(sizeclass_size[sizeclass_for_aligned(1, 8192)], 8192);
+	ck_assert_uint_eq(sizeclass_for_aligned(40000, 16), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("sizeclass");
+	TCase *tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, table_matches_go);
+	tcase_add_test(tc, shared_copy_identical);
+	tcase_add_test(tc, size_to_class_default);
+	tcase_add_test(tc, size_to_class_min_align_8);
+	tcase_add_test(tc, divmagic_exact);
+	tcase_add_test(tc, aligned_classes);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed;
+}
