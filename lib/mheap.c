@@ -360,6 +360,13 @@ void mheap_reclaim(void)
 	mcentral_reclaim_all();
 }
 
+static bool (*mheap_release_fn)(void *p, size_t bytes) = os_unused;
+
+void mheap_set_release_hook(bool (*fn)(void *p, size_t bytes))
+{
+	mheap_release_fn = fn != NULL ? fn : os_unused;
+}
+
 size_t mheap_scavenge(size_t bytes, bool only_old)
 {
 	(void)only_old;
@@ -376,7 +383,7 @@ size_t mheap_scavenge(size_t bytes, bool only_old)
 		gm_mutex_unlock(&mheap.lock);
 		if (base == 0 || n == 0)
 			break;
-		bool zero = os_unused((void *)base, n << GM_PAGE_SHIFT);
+		bool zero = mheap_release_fn((void *)base, n << GM_PAGE_SHIFT);
 		gm_mutex_lock(&mheap.lock);
 		if (!zero)
 			mheap_used_madv_free = true;

@@ -121,6 +121,8 @@ bool mheap_resize_large(mspan_t *s, size_t npages);
 void mheap_reclaim(void);
 /* Release free pages to the OS (0 = all): bytes released. */
 size_t mheap_scavenge(size_t bytes, bool only_old);
+/* Tests: replace os_unused as the release function (NULL restores it). */
+void mheap_set_release_hook(bool (*fn)(void *p, size_t bytes));
 /* Lock every heap lock for fork (rank order) and release/reinit them. */
 /* gm_heap_walk: under mheap.lock; the callback must not allocate. */
 int mheap_heap_walk(gm_walk_fn fn, void *arg);

@@ -49,7 +49,6 @@
 #include "options.h"
 #include "os_linux.h"
 
-#define SCAV_TICK_NS (250ull * 1000 * 1000)
 #define SCAV_MAX_PER_TICK ((size_t)256 << 20)
 
 /* ---- the planner (pure) ---- */
@@ -104,6 +103,12 @@ size_t scav_plan_tick(scav_plan_t *p, uint64_t now, size_t inuse, size_t retaine
 	if (newest_old_i < SCAV_SAMPLES && p->sample_excess[newest_old_i] < min)
 		min = p->sample_excess[newest_old_i];
 	return min;
+}
+
+uint64_t scav_pace_sleep_ns(uint64_t spent_ns)
+{
+	uint64_t sleep = spent_ns * 99; /* work / (work + sleep) = 1% */
+	return sleep < SCAV_TICK_NS ? SCAV_TICK_NS : sleep;
 }
 
 /* ---- the runtime side ---- */
@@ -178,9 +183,7 @@ static void *scav_thread(void *arg)
 		gm_mutex_lock(&scav_lock);
 		uint64_t spent = scav_tick(os_nanotime());
 		gm_mutex_unlock(&scav_lock);
-		uint64_t sleep = spent * 99;
-		if (sleep < SCAV_TICK_NS)
-			sleep = SCAV_TICK_NS;
+		uint64_t sleep = scav_pace_sleep_ns(spent);
 		if (spent == 0 && scav_free_resident() == 0) {
 			/* nothing resident to give back: park until pages are freed */
 			atomic_store(&scav_parked, 1);

@@ -36,6 +36,11 @@ size_t scav_plan_tick(scav_plan_t *p, uint64_t now, size_t inuse, size_t retaine
 /* The goal in bytes at the current peak. */
 size_t scav_plan_goal(const scav_plan_t *p);
 
+/* Pacing: how long to sleep after spending spent_ns releasing memory, so
+ * the scavenger uses about 1% of one CPU (never less than one tick). */
+uint64_t scav_pace_sleep_ns(uint64_t spent_ns);
+#define SCAV_TICK_NS (250ull * 1000 * 1000)
+
 void scavenge_init(void);
 /* Start the background thread after the first allocation (cheap check). */
 void scavenge_maybe_start_slow(void);

@@ -1,0 +1,217 @@
+/*
+ * test_mheap.c -- the span layers alone: mheap span allocation and free
+ * (the spans[] map, large and aligned runs, needzero), the sweep that folds
+ * local and remote frees into the alloc bitmap, Go's nextFreeIndex, the
+ * thread cache's free events (empty spans go back to the heap), in-place
+ * resizing of large spans, and mcentral taking spans back.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "malloc_impl.h"
+#include "mcache.h"
+#include "mcentral.h"
+#include "mheap.h"
+
+static void setup(void)
+{
+	ck_assert(gm_init_slow());
+}
+
+START_TEST(span_alloc_maps_pages)
+{
+	spanclass_t spc = spanclass_make(5, 0); /* 48-byte objects */
+	mspan_t *s = mheap_alloc_span(NULL, 1, spc, 0);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->base % GM_PAGE_SIZE, 0);
+	ck_assert_uint_eq(s->elemsize, 48);
+	ck_assert_uint_eq(s->nelems, 170);
+	ck_assert_ptr_eq(arena_span_of(s->base), s);
+	ck_assert_ptr_eq(arena_span_of(s->base + GM_PAGE_SIZE - 1), s);
+	ck_assert_uint_eq(s->needzero, 0);
+	uintptr_t base = s->base;
+	mheap_free_span(NULL, s);
+	ck_assert_ptr_null(arena_span_of(base));
+}
+END_TEST
+
+START_TEST(large_span_crosses_chunks)
+{
+	size_t before = atomic_load(&mheap.pages_inuse);
+	mspan_t *s = mheap_alloc_span(NULL, 1500, spanclass_make(0, 1), 0);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(atomic_load(&mheap.pages_inuse), before + 1500);
+	for (size_t i = 0; i < 1500; i += 97)
+		ck_assert_ptr_eq(arena_span_of(s->base + i * GM_PAGE_SIZE + 5), s);
+	ck_assert_ptr_eq(arena_span_of(s->base + 1499 * GM_PAGE_SIZE), s);
+	ck_assert_ptr_ne(arena_span_of(s->base + 1500 * GM_PAGE_SIZE), s);
+	memset((void *)s->base, 7, 1500 * GM_PAGE_SIZE);
+	mheap_free_span(NULL, s);
+	ck_assert_uint_eq(atomic_load(&mheap.pages_inuse), before);
+}
+END_TEST
+
+START_TEST(aligned_runs)
+{
+	for (size_t align = 16384; align <= ((size_t)4 << 20); align <<= 1) {
+		mspan_t *s = mheap_alloc_span(NULL, 3, spanclass_make(0, 0), align);
+		ck_assert_ptr_nonnull(s);
+		ck_assert_uint_eq(s->base % align, 0);
+		ck_assert_ptr_eq(arena_span_of(s->base), s);
+		mheap_free_span(NULL, s);
+	}
+}
+END_TEST
+
+START_TEST(reuse_needs_zero)
+{
+	mspan_t *s = mheap_alloc_span(NULL, 8, spanclass_make(0, 0), 0);
+	uintptr_t base = s->base;
+	memset((void *)base, 1, 8 * GM_PAGE_SIZE);
+	mheap_free_span(NULL, s);
+	s = mheap_alloc_span(NULL, 8, spanclass_make(0, 0), 0);
+	ck_assert_uint_eq(s->base, base); /* address-ordered first fit */
+	ck_assert_uint_eq(s->needzero, 1);
+	mheap_free_span(NULL, s);
+}
+END_TEST
+
+START_TEST(next_free_index_walks_words)
+{
+	mspan_t *s = mheap_alloc_span(NULL, 1, spanclass_make(1, 0), 0); /* 8 B x 1024 */
+	for (size_t i = 0; i < 1024; i++)
+		ck_assert_uint_eq(mspan_next_free_index(s), i);
+	ck_assert_uint_eq(mspan_next_free_index(s), 1024);
+	ck_assert_uint_eq(s->freeindex, 1024);
+	mheap_free_span(NULL, s);
+}
+END_TEST
+
+START_TEST(sweep_folds_local_and_remote)
+{
+	mspan_t *s = mheap_alloc_span(NULL, 1, spanclass_make(1, 0), 0);
+	for (size_t i = 0; i < 200; i++) {
+		mspan_next_free_index(s);
+		s->alloc_count++;
+	}
+	/* local frees: 0..9 ; remote frees: 100..104 and 150 */
+	for (size_t i = 0; i < 10; i++)
+		s->free_bits[i / 64] |= 1ull << (i % 64);
+	for (size_t i = 100; i < 105; i++)
+		atomic_fetch_or(&s->remote_bits[i / 64], 1ull << (i % 64));
+	atomic_fetch_or(&s->remote_bits[150 / 64], 1ull << (150 % 64));
+	ck_assert(mspan_has_remote(s));
+	ck_assert(!mspan_obj_live(s, 5));
+	ck_assert(!mspan_obj_live(s, 102));
+	ck_assert(mspan_obj_live(s, 50));
+	ck_assert(!mspan_obj_live(s, 300)); /* never allocated */
+	size_t nfree = mspan_sweep(s);
+	ck_assert_uint_eq(nfree, 1024 - 184);
+	ck_assert_uint_eq(s->alloc_count, 184);
+	ck_assert_uint_eq(s->freeindex, 0);
+	ck_assert(!mspan_has_remote(s));
+	ck_assert_uint_eq(s->needzero, 1);
+	/* the freed slots come back first, in address order */
+	for (size_t i = 0; i < 10; i++)
+		ck_assert_uint_eq(mspan_next_free_index(s), i);
+	for (size_t i = 100; i < 105; i++)
+		ck_assert_uint_eq(mspan_next_free_index(s), i);
+	ck_assert_uint_eq(mspan_next_free_index(s), 150);
+	ck_assert_uint_eq(mspan_next_free_index(s), 200);
+	mheap_free_span(NULL, s);
+}
+END_TEST
+
+START_TEST(cache_returns_empty_spans)
+{
+	mcache_t *c = mcache_get();
+	ck_assert_ptr_nonnull(c);
+	spanclass_t spc = spanclass_make(44, 0); /* 4096 B, 2 per span */
+	void *p[64];
+	for (int i = 0; i < 64; i++) {
+		p[i] = mcache_alloc_fast(c, spc);
+		if (p[i] == NULL)
+			p[i] = mcache_refill_alloc(c, spc);
+		ck_assert_ptr_nonnull(p[i]);
+		memset(p[i], i, 4096);
+	}
+	size_t inuse = atomic_load(&mheap.pages_inuse);
+	ck_assert_uint_ge(c->full[spc].n, 30);
+	for (int i = 0; i < 64; i++)
+		ck_assert_int_eq(mcache_free_fast(c, p[i]), FREE_DONE);
+	/* all but the current span and one kept empty span went back */
+	ck_assert_uint_le(c->full[spc].n + c->partial[spc].n, 1);
+	ck_assert_uint_le(atomic_load(&mheap.pages_inuse), inuse - 29);
+	/* a double free is refused by the fast path */
+	void *q = mcache_alloc_fast(c, spc);
+	if (q == NULL)
+		q = mcache_refill_alloc(c, spc);
+	ck_assert_int_eq(mcache_free_fast(c, q), FREE_DONE);
+	ck_assert_int_eq(mcache_free_fast(c, q), FREE_SLOW);
+}
+END_TEST
+
+START_TEST(large_resize_in_place)
+{
+	mspan_t *s = mheap_alloc_span(NULL, 10, spanclass_make(0, 0), 0);
+	mspan_t *t = mheap_alloc_span(NULL, 10, spanclass_make(0, 0), 0);
+	ck_assert_uint_eq(t->base, s->base + 10 * GM_PAGE_SIZE);
+	ck_assert(!mheap_resize_large(s, 15)); /* t is in the way */
+	mheap_free_span(NULL, t);
+	ck_assert(mheap_resize_large(s, 15));
+	ck_assert_uint_eq(s->npages, 15);
+	ck_assert_ptr_eq(arena_span_of(s->base + 14 * GM_PAGE_SIZE), s);
+	ck_assert(mheap_resize_large(s, 4));
+	ck_assert_ptr_null(arena_span_of(s->base + 5 * GM_PAGE_SIZE));
+	ck_assert_ptr_eq(arena_span_of(s->base + 3 * GM_PAGE_SIZE), s);
+	mheap_free_span(NULL, s);
+}
+END_TEST
+
+START_TEST(central_takes_back_spans)
+{
+	mcache_t *c = mcache_get();
+	spanclass_t spc = spanclass_make(10, 1); /* 128 B noscan */
+	mspan_t *s = mcentral_cache_span(c, spc);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_eq(atomic_load(&s->owner), c);
+	size_t idx = mspan_next_free_index(s);
+	s->alloc_count++;
+	/* keep one object: the span goes to the central partial list */
+	s->list = SPAN_LIST_NONE;
+	size_t before = mcentral[spc].partial.n;
+	mcentral_uncache_span(s);
+	ck_assert_ptr_null(atomic_load(&s->owner));
+	ck_assert_uint_eq(mcentral[spc].partial.n, before + 1);
+	/* a remote free of that object, then reclaim: the span goes home */
+	atomic_fetch_or(&s->remote_bits[idx / 64], 1ull << (idx % 64));
+	uintptr_t base = s->base;
+	mcentral_reclaim_all();
+	ck_assert_uint_eq(mcentral[spc].partial.n, before);
+	ck_assert_ptr_null(arena_span_of(base));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("mheap");
+	TCase *tc = tcase_create("spans");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, span_alloc_maps_pages);
+	tcase_add_test(tc, large_span_crosses_chunks);
+	tcase_add_test(tc, aligned_runs);
+	tcase_add_test(tc, reuse_needs_zero);
+	tcase_add_test(tc, next_free_index_walks_words);
+	tcase_add_test(tc, sweep_folds_local_and_remote);
+	tcase_add_test(tc, cache_returns_empty_spans);
+	tcase_add_test(tc, large_resize_in_place);
+	tcase_add_test(tc, central_takes_back_spans);
+	suite_add_tcase(su, tc);
+	SRunner *sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed;
+}
