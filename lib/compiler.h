@@ -17,4 +17,13 @@
 #define GM_ALIGNED(n)  __attribute__((aligned(n)))
 #define GM_FORMAT(a,b) __attribute__((format(printf, a, b)))
 
+/* Spin-wait hint. */
+#if defined(__x86_64__) || defined(__i386__)
+#define GM_CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define GM_CPU_RELAX() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define GM_CPU_RELAX() __asm__ __volatile__("" ::: "memory")
+#endif
+
 #endif /* GM_COMPILER_H */

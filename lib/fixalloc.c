@@ -34,7 +34,7 @@ static void persistent_lock_acquire(void)
 {
 	while (atomic_flag_test_and_set_explicit(&persistent_lock,
 	                                         memory_order_acquire))
-		__builtin_ia32_pause();
+		GM_CPU_RELAX();
 }
 
 static void persistent_lock_release(void)

@@ -16,7 +16,7 @@ void gm_mutex_lock_slow(gm_mutex_t *m)
 		                                          memory_order_acquire,
 		                                          memory_order_relaxed))
 			return;
-		__builtin_ia32_pause();
+		GM_CPU_RELAX();
 	}
 	while (atomic_exchange_explicit(&m->state, 2, memory_order_acquire) != 0)
 		syscall(SYS_futex, &m->state, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);

@@ -395,7 +395,9 @@ void *gm_realloc(void *p, size_t size)
 	} else {
 		noscan = spanclass_noscan(s->spanclass);
 		old_usable = s->elemsize;
-		if (size <= old_usable && size > old_usable / 2)
+		/* same class (e.g. 8 -> 1 byte) would only copy to a twin slot */
+		if (size <= old_usable && (size > old_usable / 2 ||
+		                           sizeclass_size[sizeclass_of(size)] == old_usable))
 			return p;
 	}
 	void *q = gm_alloc(size, noscan);

@@ -47,6 +47,7 @@
 #include "fixalloc.h"
 #include "malloc_impl.h"
 #include "os_linux.h"
+#include "scavenge.h"
 
 mspan_t mcache_empty_span;
 mcache_t mcache_empty = {
@@ -134,6 +135,7 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 		if (c == NULL)
 			return NULL;
 	}
+	mcache_note_use(c);
 	mspan_t *s = c->alloc[spc];
 	size_t idx;
 	if (s != &mcache_empty_span) {
@@ -221,6 +223,7 @@ static void mcache_release_all(mcache_t *c)
 			mcentral_uncache_span(s);
 		}
 	}
+	mcache_idle_lock(c);
 	while (c->nlarge > 0) {
 		mspan_t *s = c->large[--c->nlarge];
 		c->large_bytes -= s->npages << GM_PAGE_SHIFT;
@@ -230,6 +233,7 @@ static void mcache_release_all(mcache_t *c)
 	if (c->pcache.cache != 0)
 		pagecache_flush(&c->pcache, &mheap.pages);
 	memset(&c->pcache, 0, sizeof c->pcache);
+	mcache_idle_unlock(c);
 	for (unsigned k = 0; k < MHEAP_SPAN_KINDS; k++) {
 		while (c->nspanstructs[k] > 0)
 			mheap_spanstruct_free(c->spanstructs[k][--c->nspanstructs[k]]);
@@ -270,6 +274,11 @@ static void mcache_thread_exit(void *arg)
 
 mspan_t *mcache_large_take(mcache_t *c, size_t npages)
 {
+	mcache_note_use(c);
+	if (c->nlarge == 0)
+		return NULL;
+	mspan_t *found = NULL;
+	mcache_idle_lock(c);
 	for (unsigned i = c->nlarge; i-- > 0;) {
 		mspan_t *s = c->large[i];
 		if (s->npages >= npages && s->npages - npages <= npages / 8) {
@@ -277,10 +286,12 @@ mspan_t *mcache_large_take(mcache_t *c, size_t npages)
 			c->large_bytes -= s->npages << GM_PAGE_SHIFT;
 			s->needzero = 1;
 			atomic_store_explicit(&s->state, SPAN_INUSE, memory_order_relaxed);
-			return s;
+			found = s;
+			break;
 		}
 	}
-	return NULL;
+	mcache_idle_unlock(c);
+	return found;
 }
 
 bool mcache_large_put(mcache_t *c, mspan_t *s)
@@ -288,6 +299,8 @@ bool mcache_large_put(mcache_t *c, mspan_t *s)
 	size_t bytes = s->npages << GM_PAGE_SHIFT;
 	if (!c->live || bytes > MCACHE_LARGE_MAX_BYTES / 2)
 		return false;
+	mcache_note_use(c);
+	mcache_idle_lock(c);
 	while (c->nlarge > 0 && (c->nlarge == MCACHE_LARGE_SLOTS ||
 	                         c->large_bytes + bytes > MCACHE_LARGE_MAX_BYTES)) {
 		mspan_t *old = c->large[0];
@@ -298,13 +311,58 @@ bool mcache_large_put(mcache_t *c, mspan_t *s)
 	atomic_store_explicit(&s->state, SPAN_CACHED, memory_order_relaxed);
 	c->large[c->nlarge++] = s;
 	c->large_bytes += bytes;
+	mcache_idle_unlock(c);
+	scavenge_wake(); /* it may be parked with nothing else to watch */
 	return true;
+}
+
+bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
+{
+	mspan_t *spans[4 * MCACHE_LARGE_SLOTS];
+	unsigned n = 0;
+	bool pending = false;
+	gm_mutex_lock(&mheap.lock);
+	for (mcache_t *c = mcache_list; c != NULL; c = c->next) {
+		uint64_t ev = atomic_load_explicit(&c->slow_events, memory_order_relaxed);
+		if (ev != c->idle_seen || c->idle_since == 0) {
+			c->idle_seen = ev;
+			c->idle_since = now;
+			pending = true;
+			continue;
+		}
+		if (now - c->idle_since < idle_ns) {
+			pending = true;
+			continue;
+		}
+		if (atomic_exchange_explicit(&c->idle_lock, 1, memory_order_acquire) != 0) {
+			pending = true;
+			continue;
+		}
+		if (c->pcache.cache != 0)
+			pagecache_flush(&c->pcache, &mheap.pages);
+		memset(&c->pcache, 0, sizeof c->pcache);
+		c->pcache_fresh = 0;
+		while (c->nlarge > 0 && n < sizeof spans / sizeof spans[0]) {
+			mspan_t *s = c->large[--c->nlarge];
+			c->large_bytes -= s->npages << GM_PAGE_SHIFT;
+			spans[n++] = s;
+		}
+		if (c->nlarge > 0)
+			pending = true;
+		mcache_idle_unlock(c);
+	}
+	gm_mutex_unlock(&mheap.lock);
+	for (unsigned i = 0; i < n; i++)
+		mheap_free_span(NULL, spans[i]);
+	return pending;
 }
 
 void mcache_fork_child(void)
 {
 	/* Only the forking thread survives: give back the others' caches. */
 	mcache_t *self = mcache_tls;
+	for (mcache_t *c = mcache_list; c != NULL; c = c->next)
+		atomic_store_explicit(&c->idle_lock, 0, memory_order_relaxed);
 	mcache_t *c = mcache_list;
 	while (c != NULL) {
 		mcache_t *next = c->next;

@@ -31,12 +31,40 @@ typedef struct mcache {
 	mspan_t *large[MCACHE_LARGE_SLOTS];       /* freed large blocks */
 	unsigned nlarge;
 	size_t large_bytes;
-	uint64_t last_used_ns;                    /* for idle flush */
 	bool live;                                /* false for the static empty cache */
+	/* Idle flush (scavenger): the owner holds idle_lock (a spin flag)
+	 * while it touches pcache, pcache_fresh, large[], nlarge, large_bytes;
+	 * the scavenger only try-locks it, under mheap.lock, to take those
+	 * from a cache whose slow_events did not move for cache_idle_ms. */
+	_Atomic uint32_t idle_lock;
+	_Atomic uint64_t slow_events;             /* owner stores, others load */
 	/* under mheap.lock */
+	uint64_t idle_seen;                       /* slow_events at idle_since */
+	uint64_t idle_since;
 	struct mcache *next, *prev;
 	int tid;
 } mcache_t;
+
+/* Owner side of idle_lock: uncontended except while the scavenger is
+ * taking an idle cache's pages (then it waits a few microseconds). */
+static inline void mcache_idle_lock(mcache_t *c)
+{
+	while (atomic_exchange_explicit(&c->idle_lock, 1, memory_order_acquire) != 0)
+		GM_CPU_RELAX();
+}
+
+static inline void mcache_idle_unlock(mcache_t *c)
+{
+	atomic_store_explicit(&c->idle_lock, 0, memory_order_release);
+}
+
+/* Owner: note a slow-path event (a plain relaxed store, no RMW). */
+static inline void mcache_note_use(mcache_t *c)
+{
+	atomic_store_explicit(&c->slow_events,
+	                      atomic_load_explicit(&c->slow_events, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+}
 
 /* The cache of a thread that never allocated: every slot empty, so the
  * fast path needs no "initialised?" test. */
@@ -59,6 +87,10 @@ mcache_t *mcache_get(void);
 /* Large-block cache of the thread (lock-free reuse). */
 mspan_t *mcache_large_take(mcache_t *c, size_t npages);
 bool mcache_large_put(mcache_t *c, mspan_t *s);
+/* Scavenger: give back the page cache and large blocks of every thread
+ * cache that has been idle for idle_ns; returns true while some cache
+ * still holds such memory (the scavenger must not park). */
+bool mcache_flush_idle(uint64_t now, uint64_t idle_ns);
 /* In a forked child, give back the caches of threads that are gone. */
 void mcache_fork_child(void);
 /* Walk every cache (under mheap.lock). */

@@ -251,6 +251,7 @@ mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
 	/* Lock-free: the thread's page cache (Go: npages < pageCachePages/4). */
 	if (c != NULL && c->live && align <= GM_PAGE_SIZE &&
 	    npages < GM_PAGE_CACHE_PAGES / 4) {
+		mcache_idle_lock(c);
 		if (c->pcache.cache == 0) {
 			bool reclaimed = true;
 			gm_mutex_lock(&mheap.lock);
@@ -279,6 +280,7 @@ mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
 				needzero = (zero & run) != run;
 			}
 		}
+		mcache_idle_unlock(c);
 	}
 	if (base == 0) {
 		bool reclaimed = false;

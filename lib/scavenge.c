@@ -25,6 +25,12 @@
  * retained + growth stays under the limit.  It is soft, like GOMEMLIMIT:
  * allocation still succeeds past it.
  *
+ * Idle caches: each tick also asks mcache_flush_idle to take the page
+ * cache and cached large blocks of every thread cache whose slow paths
+ * have not run for cache_idle_ms (default 2 s), so a thread that went
+ * quiet does not pin memory; those pages then age like any free pages.
+ * The thread does not park while such a cache may still need flushing.
+ *
  * Modes (option scavenger): background (a thread, started lazily after the
  * first allocation and again in a forked child), inline (the same tick run
  * from allocation slow paths), off.
@@ -44,6 +50,7 @@
 #include <unistd.h>
 
 #include "lock.h"
+#include "mcache.h"
 #include "message.h"
 #include "mheap.h"
 #include "options.h"
@@ -155,8 +162,12 @@ size_t scavenge_memory_limit(void)
 }
 
 /* One tick: returns the ns spent releasing (0 if nothing). Under scav_lock. */
+static bool scav_cache_pending;  /* under scav_lock */
+
 static uint64_t scav_tick(uint64_t now)
 {
+	if (gm_opt.cache_idle_ms != 0)
+		scav_cache_pending = mcache_flush_idle(now, gm_opt.cache_idle_ms * 1000000ull);
 	size_t inuse = atomic_load_explicit(&mheap.pages_inuse, memory_order_relaxed);
 	size_t high = atomic_exchange_explicit(&mheap.inuse_peak, inuse, memory_order_relaxed);
 	if (high < inuse)
@@ -184,7 +195,7 @@ static void *scav_thread(void *arg)
 		uint64_t spent = scav_tick(os_nanotime());
 		gm_mutex_unlock(&scav_lock);
 		uint64_t sleep = scav_pace_sleep_ns(spent);
-		if (spent == 0 && scav_free_resident() == 0) {
+		if (spent == 0 && scav_free_resident() == 0 && !scav_cache_pending) {
 			/* nothing resident to give back: park until pages are freed */
 			atomic_store(&scav_parked, 1);
 			if (scav_free_resident() == 0)
@@ -215,6 +226,14 @@ void scavenge_maybe_start_slow(void)
 			gm_message("scavenger thread not started (error %d): inline mode", err);
 	} else if (gm_opt.verbose) {
 		gm_message("scavenger thread started");
+	}
+}
+
+void scavenge_wake(void)
+{
+	if (UNLIKELY(atomic_load_explicit(&scav_parked, memory_order_relaxed))) {
+		atomic_store(&scav_parked, 0);
+		syscall(SYS_futex, &scav_parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	}
 }
 

@@ -52,6 +52,8 @@ static ALWAYS_INLINE void scavenge_maybe_start(void)
 }
 /* The heap grew or pages were freed: wake a parked scavenger (cheap). */
 void scavenge_note_growth(void);
+/* Wake the background thread if it is parked (pages or caches to watch). */
+void scavenge_wake(void);
 /* Before mapping `bytes` more: scavenge synchronously to stay under the
  * memory limit.  Call without mheap.lock. */
 void scavenge_for_limit(size_t bytes);

@@ -1,0 +1,157 @@
+/*
+ * test_mcache.c -- the thread cache alone (lib/mcache.c over the real
+ * mcentral/mheap): span ownership, owner and cross-thread frees folded in
+ * by sweep, thread-exit flush, and the idle flush driven by a fake clock.
+ * The process's own malloc stays glibc's; the heap is gm_alloc/gm_free.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "malloc_impl.h"
+#include "mcache.h"
+#include "options.h"
+#include "stats.h"
+
+#define MS 1000000ull
+
+START_TEST(owner_alloc_free_reuses_slot)
+{
+	void *a = gm_alloc(64, 0);
+	mcache_t *c = mcache_tls;
+	ck_assert(c->live);
+	mspan_t *s = arena_span_of((uintptr_t)a);
+	ck_assert_ptr_eq(atomic_load(&s->owner), c);
+	ck_assert_ptr_eq(c->alloc[spanclass_make(sizeclass_of(64), 0)], s);
+	/* a noscan request of the same size comes from a different span */
+	void *n = gm_alloc(64, 1);
+	ck_assert_ptr_ne(arena_span_of((uintptr_t)n), s);
+	/* freeing and refilling past the span's end sweeps the slot back */
+	void *p[4096];
+	size_t k = 0;
+	gm_free(a);
+	while (k < 4096) {
+		p[k] = gm_alloc(64, 0);
+		if (p[k++] == a)
+			break;
+	}
+	ck_assert_msg(p[k - 1] == a, "freed slot never reused");
+	for (size_t i = 0; i < k; i++)
+		gm_free(p[i]);
+	gm_free(n);
+}
+END_TEST
+
+static void *remote_free(void *arg)
+{
+	void **v = arg;
+	for (int i = 0; i < 100; i++)
+		gm_free(v[i]);
+	return NULL;
+}
+
+START_TEST(remote_frees_are_swept)
+{
+	void *v[100];
+	stats_snapshot_t a, b;
+	gm_free(gm_alloc(256, 0));
+	stats_snapshot(&a);
+	for (int i = 0; i < 100; i++)
+		v[i] = gm_alloc(256, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, remote_free, v);
+	pthread_join(t, NULL);
+	stats_snapshot(&b);
+	ck_assert_uint_eq(b.g.nblocks, a.g.nblocks);
+	/* the owner gets the remote slots back through its sweep */
+	int again = 0;
+	void *w[2000];
+	for (int i = 0; i < 2000; i++) {
+		w[i] = gm_alloc(256, 0);
+		for (int j = 0; j < 100; j++)
+			again += w[i] == v[j];
+	}
+	ck_assert_int_eq(again, 100);
+	for (int i = 0; i < 2000; i++)
+		gm_free(w[i]);
+}
+END_TEST
+
+static void *short_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 1000; i++)
+		gm_free(gm_alloc((size_t)(i % 500) + 1, i & 1));
+	void *big = gm_alloc(1 << 20, 0);
+	gm_free(big); /* lands in the thread's large cache */
+	return NULL;
+}
+
+START_TEST(thread_exit_returns_everything)
+{
+	stats_snapshot_t a, b;
+	gm_free(gm_alloc(16, 0));
+	stats_snapshot(&a);
+	for (int r = 0; r < 20; r++) {
+		pthread_t t;
+		pthread_create(&t, NULL, short_thread, NULL);
+		pthread_join(t, NULL);
+	}
+	stats_snapshot(&b);
+	ck_assert_uint_eq(b.g.nthreads, a.g.nthreads);
+	ck_assert_uint_eq(b.g.heap_inuse, a.g.heap_inuse);
+	ck_assert_uint_eq(b.g.nblocks, a.g.nblocks);
+}
+END_TEST
+
+START_TEST(idle_flush_after_delay_only)
+{
+	gm_free(gm_alloc(16, 0));  /* initialise (sets the options) */
+	gm_opt.cache_idle_ms = 0; /* keep the real scavenger out of it */
+	void *p = gm_alloc(4 << 20, 0);
+	gm_free(p);
+	mcache_t *c = mcache_tls;
+	ck_assert_uint_ge(c->nlarge, 1);
+	uint64_t t = 1000 * MS;
+	ck_assert(mcache_flush_idle(t, 100 * MS));      /* first sighting */
+	ck_assert_uint_ge(c->nlarge, 1);
+	ck_assert(mcache_flush_idle(t + 50 * MS, 100 * MS));
+	ck_assert_uint_ge(c->nlarge, 1);               /* not idle long enough */
+	mcache_note_use(c);                             /* the owner wakes up */
+	ck_assert(mcache_flush_idle(t + 150 * MS, 100 * MS));
+	ck_assert_uint_ge(c->nlarge, 1);
+	stats_snapshot_t a, b;
+	stats_snapshot(&a);
+	mcache_flush_idle(t + 300 * MS, 100 * MS);      /* idle 150 ms: flushed */
+	ck_assert_uint_eq(c->nlarge, 0);
+	ck_assert_uint_eq(c->pcache.cache, 0);
+	stats_snapshot(&b);
+	ck_assert_uint_ge(b.g.free_retained + b.g.released,
+	                  a.g.free_retained + a.g.released + (4 << 20));
+	ck_assert(!mcache_flush_idle(t + 400 * MS, 100 * MS)); /* nothing left */
+	/* the cache still works afterwards */
+	p = gm_alloc(4 << 20, 0);
+	memset(p, 1, 4 << 20);
+	gm_free(p);
+	gm_free(gm_alloc(100, 0));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("mcache");
+	TCase *tc = tcase_create("mcache");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, owner_alloc_free_reuses_slot);
+	tcase_add_test(tc, remote_frees_are_swept);
+	tcase_add_test(tc, thread_exit_returns_everything);
+	tcase_add_test(tc, idle_flush_after_delay_only);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
