@@ -17,6 +17,19 @@
 #define GM_ALIGNED(n)  __attribute__((aligned(n)))
 #define GM_FORMAT(a,b) __attribute__((format(printf, a, b)))
 
+/* Population count without a libgcc call on baseline x86-64 (no -mpopcnt). */
+static inline unsigned gm_popcount64(unsigned long long x)
+{
+#if defined(__POPCNT__) || !defined(__x86_64__)
+	return (unsigned)__builtin_popcountll(x);
+#else
+	x = x - ((x >> 1) & 0x5555555555555555ull);
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (unsigned)((x * 0x0101010101010101ull) >> 56);
+#endif
+}
+
 /* Spin-wait hint. */
 #if defined(__x86_64__) || defined(__i386__)
 #define GM_CPU_RELAX() __builtin_ia32_pause()

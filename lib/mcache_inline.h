@@ -1,6 +1,12 @@
 /*
  * mcache_inline.h -- the malloc and free fast paths (Go's nextFreeFast and
  * an explicit free).  No lock, no atomic read-modify-write.
+ *
+ * LIFO undo: freeing the object the span handed out last (idx ==
+ * freeindex - 1, taken since the last sweep, inside the current cache word
+ * of a span with no free trigger, i.e. the current span) rewinds freeindex
+ * and alloc_cache instead of setting a free bit, so malloc/free pairs and
+ * stack-like use never reach the sweep, whatever the size class.
  */
 #ifndef GM_MCACHE_INLINE_H
 #define GM_MCACHE_INLINE_H
@@ -27,6 +33,9 @@ static ALWAYS_INLINE void *mcache_alloc_fast(mcache_t *c, spanclass_t spc)
 	return (void *)(s->base + (uintptr_t)idx * s->elemsize);
 }
 
+
+
+#define GM_LIFO_MAX_NELEMS 4 /* spans of at most 4 objects (>= 2 KiB): see docs/design.md */
 /* Outcome of a fast free. */
 enum { FREE_DONE = 0, FREE_SLOW = 1 };
 
@@ -42,10 +51,21 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 	uint32_t idx = sizeclass_objindex(s->divmagic, off);
 	uint64_t bit = 1ull << (idx & 63);
 	uint64_t *fw = &s->free_bits[idx >> 6];
-	uint64_t allocated = s->bits[idx >> 6] | (idx < s->freeindex ? bit : 0);
+	uint64_t swept = s->bits[idx >> 6] & bit;
+	unsigned fi = s->freeindex;
 	if (UNLIKELY((uintptr_t)idx * s->elemsize != off ||
-	             ((*fw & bit) | (~allocated & bit)) != 0))
+	             (*fw & bit) != 0 || (swept == 0 && idx >= fi)))
 		return FREE_SLOW; /* interior pointer or double free */
+	if (idx + 1 == fi && swept == 0 && s->nelems <= GM_LIFO_MAX_NELEMS &&
+	    s->free_trigger == 0 && (idx & 63) != 63) {
+		/* LIFO: the last object taken from this span comes straight back
+		 * (undo the allocation: its slot is bit 0 of alloc_cache again). */
+		s->freeindex = (uint16_t)idx;
+		s->alloc_cache = (s->alloc_cache << 1) | 1;
+		s->alloc_count--;
+		s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
+		return FREE_DONE;
+	}
 	*fw |= bit;
 	if (UNLIKELY(++s->nfree_local == s->free_trigger))
 		mcache_free_event(c, s);

@@ -143,7 +143,7 @@ size_t mspan_sweep(mspan_t *s)
 			freed_any = true;
 		a &= ~gone & valid;
 		ab[w] = a;
-		count += (size_t)__builtin_popcountll(a);
+		count += (size_t)gm_popcount64(a);
 	}
 	if (freed_any)
 		s->needzero = 1;

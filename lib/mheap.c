@@ -297,8 +297,12 @@ mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
 			return NULL;
 		}
 	}
-	if (scav != 0)
+	if (scav != 0) {
+		/* Paging scavenged memory back in grows retained memory just as
+		 * mapping an arena does: keep it under the limit (Go's allocSpan). */
+		scavenge_for_limit(0);
 		os_used((void *)base, npages << GM_PAGE_SHIFT);
+	}
 	mheap_init_span(s, base, npages, spc, needzero);
 	arena_set_spans(base, npages, s);
 	atomic_fetch_add_explicit(&mheap.pages_inuse, npages, memory_order_relaxed);

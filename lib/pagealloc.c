@@ -674,8 +674,8 @@ pagecache_t pagealloc_alloc_to_cache(pagealloc_t *p)
 	/* The cached pages are allocated here; their scav bits go along. */
 	d->alloc.w[block / 64] = ~(uint64_t)0;
 	d->scav.w[block / 64] &= ~c.cache;
-	p->free_pages -= (size_t)__builtin_popcountll(c.cache);
-	p->scav_pages -= (size_t)__builtin_popcountll(c.scav);
+	p->free_pages -= (size_t)gm_popcount64(c.cache);
+	p->scav_pages -= (size_t)gm_popcount64(c.scav);
 	pagealloc_update(p, c.base, GM_PAGE_CACHE_PAGES, false, true);
 
 	/* Every page below the block's end is now allocated; point at its
@@ -703,7 +703,7 @@ uintptr_t pagecache_alloc(pagecache_t *c, size_t npages, size_t *scav_pages)
 		                     : (((uint64_t)1 << npages) - 1)) << i;
 	}
 	if (scav_pages != NULL)
-		*scav_pages = (size_t)__builtin_popcountll(c->scav & mask);
+		*scav_pages = (size_t)gm_popcount64(c->scav & mask);
 	c->cache &= ~mask;
 	c->scav &= ~mask;
 	return c->base + (uintptr_t)i * GM_PAGE_SIZE;
@@ -724,8 +724,8 @@ void pagecache_flush(pagecache_t *c, pagealloc_t *p)
 #endif
 	d->alloc.w[word] &= ~c->cache;
 	d->scav.w[word] |= scav;
-	p->free_pages += (size_t)__builtin_popcountll(c->cache);
-	p->scav_pages += (size_t)__builtin_popcountll(scav);
+	p->free_pages += (size_t)gm_popcount64(c->cache);
+	p->scav_pages += (size_t)gm_popcount64(scav);
 	if (c->base < p->search_addr)
 		p->search_addr = c->base;
 	pagealloc_update(p, c->base, GM_PAGE_CACHE_PAGES, false, false);

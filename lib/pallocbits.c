@@ -46,7 +46,7 @@ static inline unsigned pallocbits_clz(uint64_t x)
 
 static inline unsigned pallocbits_popcount(uint64_t x)
 {
-	return (unsigned)__builtin_popcountll(x);
+	return (unsigned)gm_popcount64(x);
 }
 
 /* n low bits set, 0 <= n <= 64. */

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,39 @@ START_TEST(owner_alloc_free_reuses_slot)
 	for (size_t i = 0; i < k; i++)
 		gm_free(p[i]);
 	gm_free(n);
+}
+END_TEST
+
+START_TEST(lifo_undo_small_spans)
+{
+	/* 4096-byte class: 2 objects per span, so frees of the last object
+	 * taken rewind the span instead of waiting for a sweep. */
+	void *a = gm_alloc(4096, 0);
+	void *b = gm_alloc(4096, 0);
+	mspan_t *s = arena_span_of((uintptr_t)b);
+	unsigned fi = s->freeindex;
+	uint16_t count = s->alloc_count;
+	gm_free(b);
+	if (arena_span_of((uintptr_t)a) == s) {
+		ck_assert_uint_eq(s->freeindex, fi - 1);
+		ck_assert_uint_eq(s->alloc_count, count - 1);
+	}
+	void *c = gm_alloc(4096, 0);
+	ck_assert_ptr_eq(c, b);
+	/* the undone slot is free for the heap walk and the stats */
+	gm_free(c);
+	stats_snapshot_t st;
+	stats_snapshot(&st);
+	ck_assert_uint_eq(st.cls[sizeclass_of(4096)].nobjs_inuse, 1);
+	gm_free(a);
+}
+END_TEST
+
+START_TEST(double_free_after_lifo_undo_aborts)
+{
+	void *a = gm_alloc(4096, 0);
+	gm_free(a);
+	gm_free(a); /* must be detected: abort() */
 }
 END_TEST
 
@@ -145,6 +179,8 @@ int main(void)
 	TCase *tc = tcase_create("mcache");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, owner_alloc_free_reuses_slot);
+	tcase_add_test(tc, lifo_undo_small_spans);
+	tcase_add_test_raise_signal(tc, double_free_after_lifo_undo_aborts, SIGABRT);
 	tcase_add_test(tc, remote_frees_are_swept);
 	tcase_add_test(tc, thread_exit_returns_everything);
 	tcase_add_test(tc, idle_flush_after_delay_only);
