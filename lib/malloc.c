@@ -313,7 +313,7 @@ void gm_free_slow(void *p, const char *call)
 		/* the fast path refused: a double free, or never allocated */
 		gm_bad_pointer(call, p, (s->free_bits[idx >> 6] & bit)
 		                            ? "double free (block already freed)"
-		                            : "invalid pointer (block not allocated)");
+		                            : "double free (block is not allocated)");
 		return;
 	}
 	uint64_t old = atomic_fetch_or_explicit(&s->remote_bits[idx >> 6], bit,
