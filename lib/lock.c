@@ -6,6 +6,8 @@
 
 #include <stdlib.h>
 
+__thread unsigned gm_locks_held __attribute__((tls_model("initial-exec")));
+
 void gm_mutex_lock_slow(gm_mutex_t *m)
 {
 	/* spin briefly: the holders' critical sections are short */

@@ -25,6 +25,13 @@ typedef struct gm_mutex {
 
 #define GM_MUTEX_INIT(rank) { 0, (rank) }
 
+/* Allocator locks the calling thread holds.  A fork() from a signal
+ * handler that interrupted this thread inside the allocator sees it > 0:
+ * the fork handlers then take no lock (they would wait for themselves)
+ * and the child re-initialises every lock, as glibc's single-threaded
+ * fork does. */
+extern __thread unsigned gm_locks_held __attribute__((tls_model("initial-exec")));
+
 static inline void gm_mutex_init(gm_mutex_t *m, lockrank_t rank)
 {
 	atomic_store_explicit(&m->state, 0, memory_order_relaxed);
@@ -38,6 +45,7 @@ static ALWAYS_INLINE void gm_mutex_lock(gm_mutex_t *m)
 {
 	uint32_t expect = 0;
 	lockrank_acquire(m->rank);
+	gm_locks_held++;
 	if (LIKELY(atomic_compare_exchange_strong_explicit(
 	        &m->state, &expect, 1, memory_order_acquire,
 	        memory_order_relaxed)))
@@ -52,6 +60,7 @@ static ALWAYS_INLINE int gm_mutex_trylock(gm_mutex_t *m)
 	                                            memory_order_acquire,
 	                                            memory_order_relaxed)) {
 		lockrank_acquire(m->rank);
+		gm_locks_held++;
 		return 1;
 	}
 	return 0;
@@ -60,6 +69,7 @@ static ALWAYS_INLINE int gm_mutex_trylock(gm_mutex_t *m)
 static ALWAYS_INLINE void gm_mutex_unlock(gm_mutex_t *m)
 {
 	lockrank_release(m->rank);
+	gm_locks_held--;
 	if (UNLIKELY(atomic_exchange_explicit(&m->state, 0,
 	                                      memory_order_release) == 2))
 		gm_mutex_unlock_slow(m);

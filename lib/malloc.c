@@ -95,9 +95,16 @@ static size_t gm_boot_size(const void *p)
 
 /* ---- initialisation and fork ---- */
 
+/* fork() from a signal handler that interrupted this thread while it held
+ * an allocator lock: take none (see lock.h); the child re-initialises. */
+static __thread bool gm_fork_nolock __attribute__((tls_model("initial-exec")));
+
 static void gm_fork_prepare(void)
 {
 	if (!atomic_load(&gm_initialized))
+		return;
+	gm_fork_nolock = gm_locks_held > 0;
+	if (gm_fork_nolock)
 		return;
 	gm_mutex_lock(&gm_init_lock);
 	scavenge_fork_prepare();
@@ -107,7 +114,7 @@ static void gm_fork_prepare(void)
 
 static void gm_fork_parent(void)
 {
-	if (!atomic_load(&gm_initialized))
+	if (!atomic_load(&gm_initialized) || gm_fork_nolock)
 		return;
 	mheap_fork_parent();
 	mcentral_fork_parent();
@@ -124,6 +131,9 @@ static void gm_fork_child(void)
 	mcentral_fork_child();
 	scavenge_fork_child();
 	gm_mutex_init(&gm_init_lock, LOCKRANK_INIT);
+	/* the locks prepare took are gone; those of an interrupted frame (the
+	 * nolock case) will be released when that frame resumes */
+	gm_locks_held = gm_fork_nolock ? gm_locks_held : 0;
 	mcache_fork_child();
 }
 

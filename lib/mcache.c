@@ -282,7 +282,9 @@ mspan_t *mcache_large_take(mcache_t *c, size_t npages)
 	for (unsigned i = c->nlarge; i-- > 0;) {
 		mspan_t *s = c->large[i];
 		if (s->npages >= npages && s->npages - npages <= npages / 8) {
-			c->large[i] = c->large[--c->nlarge];
+			/* keep large[] oldest first: put evicts large[0] */
+			memmove(&c->large[i], &c->large[i + 1],
+			        (--c->nlarge - i) * sizeof c->large[0]);
 			c->large_bytes -= s->npages << GM_PAGE_SHIFT;
 			s->needzero = 1;
 			atomic_store_explicit(&s->state, SPAN_INUSE, memory_order_relaxed);
@@ -303,8 +305,8 @@ bool mcache_large_put(mcache_t *c, mspan_t *s)
 	mcache_idle_lock(c);
 	while (c->nlarge > 0 && (c->nlarge == MCACHE_LARGE_SLOTS ||
 	                         c->large_bytes + bytes > MCACHE_LARGE_MAX_BYTES)) {
-		mspan_t *old = c->large[0];
-		c->large[0] = c->large[--c->nlarge];
+		mspan_t *old = c->large[0]; /* the oldest */
+		memmove(&c->large[0], &c->large[1], --c->nlarge * sizeof c->large[0]);
 		c->large_bytes -= old->npages << GM_PAGE_SHIFT;
 		mheap_free_span(c, old);
 	}

@@ -106,9 +106,11 @@ static mspan_t *mheap_get_spanstruct(mcache_t *c, unsigned kind)
 		if (c->nspanstructs[kind] == 0) {
 			gm_mutex_lock(&mheap.lock);
 			while (c->nspanstructs[kind] < MCACHE_SPANSTRUCTS / 2) {
-				mspan_t *s = fixalloc_alloc(&mheap.spanalloc[kind]);
+				mspan_t *s = mheap_spanstruct_alloc(kind);
 				if (s == NULL)
 					break;
+				/* set up: an unused stashed struct freed at thread
+				 * exit goes back by its nwords_log2 */
 				c->spanstructs[kind][c->nspanstructs[kind]++] = s;
 			}
 			gm_mutex_unlock(&mheap.lock);

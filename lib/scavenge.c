@@ -15,8 +15,9 @@
  *              (scavenge_delay_ms, default 1 s): only memory that stayed
  *              unneeded that long goes back, so a busy program that frees
  *              and reallocates big blocks never faults them back in.
- * Pacing: after releasing for t ns the thread sleeps at least 99 t (about
- * 1% of one CPU, as Go).  When nothing free is resident it parks on a futex
+ * Pacing: about 1% of one CPU, as Go, but averaged: 1% of wall time accrues
+ * as credit (up to 500 ms of work, full at start); a tick spends it, and only
+ * a deficit t makes the thread sleep 99 t.  When nothing free is resident it parks on a futex
  * and is woken only when the heap frees pages again, so an idle process is
  * not woken at all.
  *
@@ -57,6 +58,8 @@
 #include "os_linux.h"
 
 #define SCAV_MAX_PER_TICK ((size_t)256 << 20)
+/* Most release work (ns) the thread may do ahead of its 1% budget. */
+#define SCAV_CREDIT_MAX_NS ((int64_t)500 * 1000 * 1000)
 
 /* ---- the planner (pure) ---- */
 
@@ -190,11 +193,24 @@ static void *scav_thread(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	prctl(PR_SET_NAME, (unsigned long)"gomalloc-scav", 0, 0, 0);
+	/* Pacing budget: 1% of wall time accrues as credit (full at start,
+	 * capped) and releasing spends it; only once it is spent does the
+	 * thread sleep 99x its work.  Over any long window that is still 1% of
+	 * one CPU, but a burst freed after a quiet spell goes back within a few
+	 * ticks instead of 256 MiB per 99x-work sleep (seconds each). */
+	int64_t credit = SCAV_CREDIT_MAX_NS;
+	uint64_t last = os_nanotime();
 	for (;;) {
+		uint64_t now = os_nanotime();
+		credit += (int64_t)((now - last) / 100);
+		if (credit > SCAV_CREDIT_MAX_NS)
+			credit = SCAV_CREDIT_MAX_NS;
+		last = now;
 		gm_mutex_lock(&scav_lock);
-		uint64_t spent = scav_tick(os_nanotime());
+		uint64_t spent = scav_tick(now);
 		gm_mutex_unlock(&scav_lock);
-		uint64_t sleep = scav_pace_sleep_ns(spent);
+		credit -= (int64_t)spent;
+		uint64_t sleep = scav_pace_sleep_ns(credit < 0 ? (uint64_t)-credit : 0);
 		if (spent == 0 && scav_free_resident() == 0 && !scav_cache_pending) {
 			/* nothing resident to give back: park until pages are freed */
 			atomic_store(&scav_parked, 1);
