@@ -78,10 +78,8 @@ void stats_malloc_stats(void)
 
 int stats_malloc_info(int options, FILE *fp)
 {
-	if (options != 0 || fp == NULL) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (options != 0 || fp == NULL)
+		return EINVAL; /* as glibc: the error number is the return value */
 	stats_snapshot_t s;
 	stats_snapshot(&s);
 	size_t free_count = 0, free_bytes = 0;

@@ -38,7 +38,8 @@ void stats_mallinfo2(struct mallinfo2 *mi);
 /* malloc_stats(3): glibc's layout, on stderr. */
 void stats_malloc_stats(void);
 
-/* malloc_info(3): glibc-style XML on fp; options must be 0 (else EINVAL). */
+/* malloc_info(3): glibc-style XML on fp; returns 0, or EINVAL (as glibc)
+ * when options is not 0. */
 int stats_malloc_info(int options, FILE *fp);
 
 /* The stats_print report (GOMALLOC_CONF=stats_print:true), written to fd

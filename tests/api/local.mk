@@ -1,0 +1,37 @@
+# tests/api/local.mk -- automake fragment included by Makefile.am (see docs/CONVENTIONS-for-helpers.md)
+#
+# The public API and the stress test (owner: api helper).
+#   tests/api/test_api      malloc family, linked with libgomalloc
+#   tests/api/test_api-preload      the same source, run under LD_PRELOAD
+#   tests/api/test_gm       the gm_* extension API (linked only)
+#   tests/stress/test_stress        8 threads + 1e6-op single thread, linked
+#   tests/stress/test_stress-preload        the same source, under LD_PRELOAD
+#
+# -fno-builtin: the compiler must not fold away what the tests check
+# (malloc/calloc knowledge: alignment, zeroed memory, dead malloc+free).
+# $(DL_LIBS): dlsym/dladdr (gm_* lookups in the preload variants).
+
+check_PROGRAMS += tests/api/test_api tests/api/test_api-preload tests/api/test_gm \
+	tests/stress/test_stress tests/stress/test_stress-preload
+TESTS += tests/api/test_api tests/api/test_api-preload tests/api/test_gm \
+	tests/stress/test_stress tests/stress/test_stress-preload
+
+tests_api_test_api_SOURCES = tests/api/test_api.c
+tests_api_test_api_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
+tests_api_test_api_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
+
+tests_api_test_api_preload_SOURCES = tests/api/test_api.c
+tests_api_test_api_preload_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
+tests_api_test_api_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)
+
+tests_api_test_gm_SOURCES = tests/api/test_gm.c
+tests_api_test_gm_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
+tests_api_test_gm_LDADD = $(GM_TEST_LINKED)
+
+tests_stress_test_stress_SOURCES = tests/stress/test_stress.c
+tests_stress_test_stress_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
+tests_stress_test_stress_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
+
+tests_stress_test_stress_preload_SOURCES = tests/stress/test_stress.c
+tests_stress_test_stress_preload_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
+tests_stress_test_stress_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)
