@@ -71,7 +71,7 @@ bool mheap_init(void)
 		off = (off + 63) & ~(size_t)63;
 		mheap_remote_off[k] = off;
 		mheap_spanstruct_size[k] = (off + nw * sizeof(uint64_t) + 63) & ~(size_t)63;
-		fixalloc_init(&mheap.spanalloc[k], mheap_spanstruct_size[k]);
+		fixalloc_init_slabs(&mheap.spanalloc[k], mheap_spanstruct_size[k]);
 	}
 	if (!arena_init())
 		return false;
@@ -399,9 +399,16 @@ size_t mheap_scavenge(size_t bytes, bool only_old)
 		gm_mutex_unlock(&mheap.lock);
 		released += n;
 	}
-	atomic_fetch_add_explicit(&mheap.scavenged_total, released << GM_PAGE_SHIFT,
+	/* span structs of the spans freed since: slabs left entirely free
+	 * (one per size kept for the next burst) */
+	size_t meta = 0;
+	gm_mutex_lock(&mheap.lock);
+	for (unsigned k = 0; k < MHEAP_SPAN_KINDS; k++)
+		meta += fixalloc_release_empty(&mheap.spanalloc[k], 1);
+	gm_mutex_unlock(&mheap.lock);
+	atomic_fetch_add_explicit(&mheap.scavenged_total, (released << GM_PAGE_SHIFT) + meta,
 	                          memory_order_relaxed);
-	return released << GM_PAGE_SHIFT;
+	return (released << GM_PAGE_SHIFT) + meta;
 }
 
 void mheap_fork_prepare(void)

@@ -1,0 +1,511 @@
+/*
+ * test_rss.c -- memory goes back to the OS: RSS follows the live heap
+ * (issue 4, "Scavenger and memory return").
+ *
+ * Each case re-executes this program (/proc/self/exe --child CASE) with its
+ * own GOMALLOC_CONF, because options are read once at initialisation, and
+ * so that RSS is measured in a fresh process.  The child:
+ *   1. measures its baseline RSS (/proc/self/statm) after gomalloc is up,
+ *   2. allocates a live set of 32 MiB (small and large blocks, patterned),
+ *   3. allocates 1 GiB more -- 512 MiB in small blocks of 16..4096 bytes,
+ *      512 MiB in large blocks of 64 KiB..8 MiB -- touches every page, and
+ *      frees all of it,
+ *   4. then, by case:
+ *        background: sleeps, polling RSS every 100 ms for up to 5 s; RSS
+ *                    must fall to baseline + live * 1.1 + 8 MiB;
+ *        inline:     the same, while making a few malloc/free calls every
+ *                    20 ms (inline mode scavenges from allocation paths);
+ *        off:        RSS must stay high for 3 s (so this test can fail),
+ *                    then malloc_trim(0) must bring it down at once;
+ *   5. checks that the live set still holds its pattern (the scavenger
+ *      must never release pages in use).
+ * The live size is the sum of malloc_usable_size of the live blocks.
+ *
+ * Built twice: linked with libgomalloc (test_rss) and without it
+ * (test_rss-preload, run under LD_PRELOAD); the child proves it runs on
+ * gomalloc with dlsym(RTLD_DEFAULT, "gm_version").
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gomalloc.h>
+
+#define MiB ((size_t)1 << 20)
+#define BURST_SMALL (512 * MiB)
+#define BURST_LARGE (512 * MiB)
+#define LIVE_SMALL (16 * MiB)
+#define LIVE_LARGE (16 * MiB)
+
+extern char **environ;
+
+/* ------------------------------------------------------------------ */
+/* helpers shared by the child cases                                  */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static size_t rss_bytes(void)
+{
+	char buf[128];
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	unsigned long size = 0, res = 0;
+	if (sscanf(buf, "%lu %lu", &size, &res) != 2)
+		return 0;
+	return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static double mib(size_t b)
+{
+	return (double)b / (double)MiB;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng(void)
+{
+	uint64_t x = rng_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+
+static size_t rnd_range(size_t lo, size_t hi)
+{
+	return lo + (size_t)(rng() % (uint64_t)(hi - lo + 1));
+}
+
+/* Bookkeeping arrays come straight from mmap so they are not part of the
+ * heap being measured. */
+static void *bk_alloc(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+typedef struct blockset {
+	void **p;
+	size_t *size;
+	size_t n, cap;
+	size_t requested, usable;
+} blockset_t;
+
+static int bs_init(blockset_t *b, size_t cap)
+{
+	memset(b, 0, sizeof *b);
+	b->p = bk_alloc(cap * sizeof(void *));
+	b->size = bk_alloc(cap * sizeof(size_t));
+	b->cap = cap;
+	return b->p != NULL && b->size != NULL;
+}
+
+static void bs_done(blockset_t *b)
+{
+	munmap(b->p, b->cap * sizeof(void *));
+	munmap(b->size, b->cap * sizeof(size_t));
+}
+
+/* Write one byte per 4 KiB (large) or the whole block (small). */
+static void touch(void *p, size_t size, unsigned char v)
+{
+	if (size <= 4096) {
+		memset(p, v, size);
+		return;
+	}
+	unsigned char *c = p;
+	for (size_t off = 0; off < size; off += 4096)
+		c[off] = v;
+	c[size - 1] = v;
+}
+
+/* Fill with small [lo,hi] blocks up to `total` requested bytes. */
+static int bs_fill(blockset_t *b, size_t total, size_t lo, size_t hi,
+                   unsigned char v)
+{
+	size_t got = 0;
+	while (got < total) {
+		if (b->n == b->cap) {
+			printf("FAIL-REASON: bookkeeping full\n");
+			return 0;
+		}
+		size_t sz = rnd_range(lo, hi);
+		void *p = malloc(sz);
+		if (p == NULL) {
+			printf("FAIL-REASON: malloc(%zu) returned NULL\n", sz);
+			return 0;
+		}
+		touch(p, sz, v);
+		b->p[b->n] = p;
+		b->size[b->n] = sz;
+		b->n++;
+		got += sz;
+		b->requested += sz;
+		b->usable += malloc_usable_size(p);
+	}
+	return 1;
+}
+
+static void bs_free_all(blockset_t *b)
+{
+	/* odd indices first, then even: frees land all over the spans */
+	for (size_t i = 1; i < b->n; i += 2)
+		free(b->p[i]);
+	for (size_t i = 0; i < b->n; i += 2)
+		free(b->p[i]);
+	b->n = 0;
+}
+
+static unsigned char pat(size_t i)
+{
+	return (unsigned char)(0x41 + i % 61);
+}
+
+static void live_fill(blockset_t *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		memset(b->p[i], pat(i), b->size[i]);
+}
+
+static int live_check(blockset_t *b, const char *what)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		const unsigned char *c = b->p[i];
+		for (size_t k = 0; k < b->size[i]; k++) {
+			if (c[k] != pat(i)) {
+				printf("FAIL-REASON: live %s block %zu (%p, %zu bytes) "
+				       "corrupted at offset %zu: 0x%02x, want 0x%02x\n",
+				       what, i, b->p[i], b->size[i], k, c[k], pat(i));
+				return 0;
+			}
+		}
+	}
+	return 1;
+}
+
+typedef int (*gm_stats_fn_t)(gm_stats_t *);
+
+static void print_stats(const char *when)
+{
+	gm_stats_fn_t st = (gm_stats_fn_t)dlsym(RTLD_DEFAULT, "gm_stats");
+	if (st == NULL)
+		return;
+	gm_stats_t s;
+	memset(&s, 0, sizeof s);
+	st(&s);
+	printf("stats %s: mapped %.1f inuse %.1f allocated %.1f free_retained %.1f "
+	       "released %.1f metadata %.1f scavenged_total %.1f MiB\n",
+	       when, mib(s.mapped), mib(s.heap_inuse), mib(s.allocated),
+	       mib(s.free_retained), mib(s.released), mib(s.metadata),
+	       mib(s.scavenged_total));
+}
+
+/* A few allocation slow-path calls: large blocks of sizes that do not fit
+ * each other's cache slot, so each call reaches the page heap. */
+static void light_activity(void)
+{
+	static unsigned k;
+	for (int i = 0; i < 4; i++) {
+		size_t sz = (size_t)(40 + (k++ % 24) * 8) * 1024;
+		void *p = malloc(sz);
+		if (p != NULL) {
+			((volatile char *)p)[0] = 1;
+			free(p);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* the child                                                          */
+
+static int child_main(const char *mode)
+{
+	alarm(40); /* a hang fails the case */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (dlsym(RTLD_DEFAULT, "gm_version") == NULL) {
+		printf("FAIL-REASON: gm_version not found: malloc is not gomalloc\n");
+		return 1;
+	}
+	free(malloc(1)); /* gomalloc initialised, scavenger started */
+
+	blockset_t live_s, live_l, burst_s, burst_l;
+	if (!bs_init(&live_s, 1 << 16) || !bs_init(&live_l, 1 << 12) ||
+	    !bs_init(&burst_s, 1 << 20) || !bs_init(&burst_l, 1 << 12)) {
+		printf("FAIL-REASON: mmap for bookkeeping failed\n");
+		return 1;
+	}
+	size_t base = rss_bytes();
+
+	double t0 = now_s();
+	if (!bs_fill(&live_s, LIVE_SMALL, 16, 4096, 1) ||
+	    !bs_fill(&live_l, LIVE_LARGE, 64 << 10, 8 << 20, 1))
+		return 1;
+	live_fill(&live_s);
+	live_fill(&live_l);
+	size_t live = live_s.usable + live_l.usable;
+
+	if (!bs_fill(&burst_s, BURST_SMALL, 16, 4096, 0xa5) ||
+	    !bs_fill(&burst_l, BURST_LARGE, 64 << 10, 8 << 20, 0xa5))
+		return 1;
+	size_t peak = rss_bytes();
+	size_t nbs = burst_s.n, nbl = burst_l.n;
+	double t1 = now_s();
+	bs_free_all(&burst_s);
+	bs_free_all(&burst_l);
+	bs_done(&burst_s); /* our own bookkeeping (4 MiB touched) is not heap */
+	bs_done(&burst_l);
+	double t2 = now_s();
+	size_t after_free = rss_bytes();
+	size_t limit = live + live / 10 + 8 * MiB;
+
+	printf("mode %s: baseline %.1f MiB, live %.1f MiB (%zu+%zu blocks), "
+	       "burst %zu small + %zu large blocks, peak %.1f MiB over baseline "
+	       "(alloc %.2f s, free %.2f s); right after free %.1f; "
+	       "target <= %.1f MiB over baseline\n",
+	       mode, mib(base), mib(live), live_s.n, live_l.n, nbs, nbl, mib(peak - base), t1 - t0, t2 - t1,
+	       mib(after_free - base), mib(limit));
+	print_stats("after free");
+
+	int ok = 1;
+	if (strcmp(mode, "background") == 0 || strcmp(mode, "inline") == 0) {
+		int inl = strcmp(mode, "inline") == 0;
+		size_t r = rss_bytes();
+		double t = 0, last_print = -1;
+		while (r > base + limit && t < 5.0) {
+			if (inl) {
+				for (int i = 0; i < 5; i++) {
+					light_activity();
+					usleep(20000);
+				}
+			} else {
+				usleep(100000);
+			}
+			r = rss_bytes();
+			t = now_s() - t2;
+			if (t - last_print >= 1.0) {
+				printf("  t=%.1f s: RSS %.1f MiB over baseline\n", t,
+				       mib(r > base ? r - base : 0));
+				last_print = t;
+			}
+		}
+		printf("RSS %.1f MiB over baseline %.2f s after the free\n",
+		       mib(r > base ? r - base : 0), t);
+		if (r > base + limit) {
+			print_stats("at timeout");
+			printf("FAIL-REASON: RSS still %.1f MiB over baseline 5 s after "
+			       "freeing 1 GiB; live %.1f MiB, allowed %.1f MiB\n",
+			       mib(r - base), mib(live), mib(limit));
+			ok = 0;
+		}
+	} else if (strcmp(mode, "off") == 0) {
+		size_t low = after_free;
+		double t = 0;
+		while (t < 3.0) {
+			usleep(100000);
+			size_t r = rss_bytes();
+			if (r < low)
+				low = r;
+			t = now_s() - t2;
+		}
+		printf("scavenger off: lowest RSS in 3 s: %.1f MiB over baseline\n",
+		       mib(low > base ? low - base : 0));
+		if (low < base + live + 512 * MiB) {
+			printf("FAIL-REASON: with scavenger:off RSS fell to %.1f MiB over "
+			       "baseline (expected > %.1f): memory was released anyway\n",
+			       mib(low - base), mib(live + 512 * MiB));
+			ok = 0;
+		}
+		double ta = now_s();
+		int tr = malloc_trim(0);
+		double tb = now_s();
+		size_t r = rss_bytes();
+		printf("malloc_trim(0) = %d in %.3f s: RSS %.1f MiB over baseline\n", tr,
+		       tb - ta, mib(r > base ? r - base : 0));
+		print_stats("after trim");
+		if (r > base + limit) {
+			printf("FAIL-REASON: after malloc_trim(0) RSS is %.1f MiB over "
+			       "baseline; live %.1f MiB, allowed %.1f MiB\n",
+			       mib(r - base), mib(live), mib(limit));
+			ok = 0;
+		}
+		if (tr != 1) {
+			printf("FAIL-REASON: malloc_trim(0) returned %d, want 1 (memory "
+			       "was released)\n", tr);
+			ok = 0;
+		}
+	} else {
+		printf("FAIL-REASON: unknown mode %s\n", mode);
+		return 1;
+	}
+	if (!live_check(&live_s, "small") || !live_check(&live_l, "large"))
+		ok = 0;
+	return ok ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* the parent: Check cases that run the child                         */
+
+typedef struct child_result {
+	int status;
+	char out[32768];
+	char err[8192];
+	size_t nout, nerr;
+	double secs;
+} child_result_t;
+
+/* Run "/proc/self/exe --child name" with GOMALLOC_CONF=conf (unset if
+ * conf is NULL); collect its stdout and stderr. */
+static void run_child(const char *conf, const char *name, int timeout_s,
+                      child_result_t *r)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	ck_assert_msg(n > 0, "readlink /proc/self/exe: %s", strerror(errno));
+	exe[n] = '\0';
+	size_t nenv = 0;
+	while (environ[nenv])
+		nenv++;
+	char **envp = calloc(nenv + 2, sizeof(char *));
+	ck_assert_ptr_nonnull(envp);
+	size_t k = 0;
+	for (size_t i = 0; i < nenv; i++)
+		if (strncmp(environ[i], "GOMALLOC_CONF=", 14) != 0)
+			envp[k++] = environ[i];
+	char confvar[256];
+	if (conf != NULL) {
+		snprintf(confvar, sizeof confvar, "GOMALLOC_CONF=%s", conf);
+		envp[k++] = confvar;
+	}
+	envp[k] = NULL;
+	char *argv[] = { exe, (char *)"--child", (char *)name, NULL };
+	int po[2], pe[2];
+	ck_assert_int_eq(pipe2(po, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(pe, O_CLOEXEC), 0);
+	memset(r, 0, sizeof *r);
+	double t0 = now_s();
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		execve(exe, argv, envp);
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	struct pollfd fds[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
+	int open_fds = 2, killed = 0;
+	while (open_fds > 0) {
+		double left = timeout_s - (now_s() - t0);
+		if (left <= 0 && !killed) {
+			kill(pid, SIGKILL);
+			killed = 1;
+		}
+		int pr = poll(fds, 2, left > 0 ? (int)(left * 1000) + 1 : 1000);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			char *buf = i == 0 ? r->out : r->err;
+			size_t *len = i == 0 ? &r->nout : &r->nerr;
+			size_t cap = i == 0 ? sizeof r->out : sizeof r->err;
+			char tmp[4096];
+			ssize_t got = read(fds[i].fd, tmp, sizeof tmp);
+			if (got <= 0) {
+				close(fds[i].fd);
+				fds[i].fd = -1;
+				open_fds--;
+				continue;
+			}
+			size_t take = (size_t)got;
+			if (*len + take > cap - 1)
+				take = cap - 1 - *len;
+			memcpy(buf + *len, tmp, take);
+			*len += take;
+			buf[*len] = '\0';
+		}
+	}
+	waitpid(pid, &r->status, 0);
+	r->secs = now_s() - t0;
+	free(envp);
+	printf("---- child %s (GOMALLOC_CONF=%s), %.1f s ----\n%s%s", name,
+	       conf ? conf : "(unset)", r->secs, r->out, r->err);
+	fflush(stdout);
+}
+
+static void expect_child_ok(const char *conf, const char *name)
+{
+	child_result_t *r = malloc(sizeof *r);
+	ck_assert_ptr_nonnull(r);
+	run_child(conf, name, 45, r);
+	const char *why = strstr(r->out, "FAIL-REASON: ");
+	if (WIFSIGNALED(r->status))
+		ck_abort_msg("child %s killed by signal %d (timeout or crash)\n%s%s", name,
+		             WTERMSIG(r->status), r->out, r->err);
+	ck_assert_msg(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0,
+	              "child %s failed (exit %d): %s", name, WEXITSTATUS(r->status),
+	              why ? why + 13 : r->err);
+	free(r);
+}
+
+START_TEST(rss_falls_background)
+{
+	/* default options: background scavenger */
+	expect_child_ok(NULL, "background");
+}
+END_TEST
+
+START_TEST(rss_falls_inline)
+{
+	expect_child_ok("scavenger:inline", "inline");
+}
+END_TEST
+
+START_TEST(rss_stays_when_off_until_trim)
+{
+	expect_child_ok("scavenger:off", "off");
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	if (argc >= 3 && strcmp(argv[1], "--child") == 0)
+		return child_main(argv[2]);
+	Suite *s = suite_create("rss");
+	TCase *tc = tcase_create("rss");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, rss_falls_background);
+	tcase_add_test(tc, rss_falls_inline);
+	tcase_add_test(tc, rss_stays_when_off_until_trim);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
