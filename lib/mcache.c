@@ -70,11 +70,17 @@ void mcache_global_init(void)
 	mcache_key_ok = pthread_key_create(&mcache_key, mcache_thread_exit) == 0;
 }
 
+#ifndef MCACHE_SWEEP_YIELD
+#define MCACHE_SWEEP_YIELD 8
+#endif
+
 static void mcache_set_trigger(mspan_t *s)
 {
 	switch (s->list) {
 	case SPAN_LIST_CACHE_FULL:
-		s->free_trigger = (uint16_t)(s->nfree_local + 1);
+		/* move to partial once a sweep would pay: 1/MCACHE_SWEEP_YIELD of
+		 * the span freed (a sweep costs the same for 1 slot or 100) */
+		s->free_trigger = (uint16_t)(s->nfree_local + 1 + s->nelems / MCACHE_SWEEP_YIELD);
 		break;
 	case SPAN_LIST_CACHE_PARTIAL:
 		s->free_trigger = s->alloc_count;
@@ -165,7 +171,7 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 	for (unsigned budget = 4; budget > 0 && c->full[spc].n > 1; budget--) {
 		s = c->full[spc].head;
 		span_list_remove(&c->full[spc], s);
-		if (mspan_has_remote(s) && mspan_sweep(s) > 0) {
+		if ((s->nfree_local > 0 || mspan_has_remote(s)) && mspan_sweep(s) > 0) {
 			mcache_make_current(c, spc, s);
 			return mcache_take(s, mspan_next_free_index(s));
 		}
