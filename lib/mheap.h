@@ -49,7 +49,8 @@ enum span_state {
  * nfree_local = owner frees since the last sweep.
  */
 typedef struct mspan {
-	/* line 0: set when the span is allocated, read by everyone */
+	/* line 0: set when the span is allocated, read by everyone (remote
+	 * frees read owner, base, divmagic, elemsize, remote_bits) */
 	uintptr_t base;
 	uint32_t elemsize;
 	uint32_t divmagic;
@@ -62,18 +63,21 @@ typedef struct mspan {
 	uint8_t pad0;
 	struct mcache *_Atomic owner; /* caching mcache, NULL in mcentral/large */
 	size_t npages;
-	struct mspan *next, *prev;    /* list links; holder only */
 	uint64_t *free_bits;
 	_Atomic uint64_t *remote_bits;
-	/* line 1: owner-mutable allocation state */
+	size_t large_size;            /* requested bytes of a large block */
+	/* line 1: the holder's allocation state, list links and (for spans of
+	 * up to 128 objects) the alloc and free bitmaps: malloc and the
+	 * owner's free touch lines 0 and 1 only */
 	uint64_t alloc_cache GM_ALIGNED(64);
 	uint16_t freeindex;
 	uint16_t alloc_count;
 	uint16_t nfree_local;
 	uint16_t free_trigger;    /* owner: nfree_local value that calls mcache_free_event */
-	size_t large_size;            /* requested bytes of a large block */
+	struct mspan *next, *prev;    /* list links; holder only */
 	uint64_t bits[];              /* alloc_bits, free_bits, (64-aligned) remote_bits */
 } mspan_t;
+_Static_assert(offsetof(mspan_t, bits) == 96, "1-word bitmaps share line 1");
 
 static ALWAYS_INLINE uint64_t *mspan_alloc_bits(mspan_t *s) { return s->bits; }
 static ALWAYS_INLINE size_t mspan_nwords(const mspan_t *s) { return (size_t)1 << s->nwords_log2; }
