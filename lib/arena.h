@@ -33,7 +33,7 @@ typedef struct heap_arena {
 /* The arena map: one pointer per possible 64 MiB arena of the 48-bit
  * address space (2^22 entries, a 32 MiB reservation touched sparsely).
  * Entries go from NULL to an arena once and never back. */
-extern heap_arena_t *_Atomic *arena_map;
+extern heap_arena_t *_Atomic arena_map[GM_ARENA_L2_ENTRIES];
 
 bool arena_init(void);
 /* Map `bytes` (a multiple of GM_ARENA_SIZE) of new heap, contiguous with

@@ -481,7 +481,7 @@ void mheap_stats_snapshot(stats_snapshot_t *out)
 	memset(out, 0, sizeof *out);
 	for (unsigned c = 1; c < GM_NUM_SIZE_CLASSES; c++)
 		out->cls[c].size = sizeclass_size[c];
-	if (arena_map == NULL)
+	if (arena_first() == NULL)
 		return;
 	gm_mutex_lock(&mheap.lock);
 	mheap_for_each_span(mheap_stats_span, out);
@@ -520,7 +520,7 @@ static int mheap_walk_span(mspan_t *s, void *arg)
 
 int mheap_heap_walk(gm_walk_fn fn, void *arg)
 {
-	if (arena_map == NULL)
+	if (arena_first() == NULL)
 		return 0;
 	walk_ctx_t w = { fn, arg };
 	gm_mutex_lock(&mheap.lock);
