@@ -93,11 +93,78 @@ static size_t gm_boot_size(const void *p)
 	return *(const size_t *)((const char *)p - 16);
 }
 
+/* ---- degraded mode: the child of a fork from a signal handler ----
+ *
+ * When fork() runs in a signal handler that interrupted this thread inside
+ * the allocator (gm_fork_nolock), the child inherits a heap that may be
+ * half-updated (page-allocator summaries, span lists).  Such a child gets a
+ * bump allocator over fresh mappings instead: it never touches the old
+ * heap, frees are ignored (it is expected to exec or _exit soon), and
+ * realloc copies.  Slow paths only test gm_degraded; the fast paths fail
+ * into them because the child's thread cache is reset to mcache_empty. */
+static void *gm_enomem(void);
+static bool gm_degraded;
+static char *gm_deg_chunk;                  /* current chunk */
+static size_t gm_deg_used, gm_deg_cap;
+#define DEG_CHUNK ((size_t)1 << 20)
+
+typedef struct deg_chunk {
+	struct deg_chunk *next;
+	size_t size;
+} deg_chunk_t;
+static deg_chunk_t *gm_deg_chunks;
+
+COLD static void *gm_degraded_alloc(size_t size, size_t align)
+{
+	if (align < 16)
+		align = 16;
+	if (size > (size_t)PTRDIFF_MAX - align - 64)
+		return gm_enomem();
+	size_t off = (gm_deg_used + 16 + align - 1) & ~(align - 1);
+	if (gm_deg_chunk == NULL || off + size > gm_deg_cap) {
+		size_t want = size + align + 64 > DEG_CHUNK ? size + align + 64 : DEG_CHUNK;
+		want = (want + GM_OS_PAGE_SIZE - 1) & ~(size_t)(GM_OS_PAGE_SIZE - 1);
+		deg_chunk_t *ch = os_alloc(want);
+		if (ch == NULL)
+			return gm_enomem();
+		ch->size = want;
+		ch->next = gm_deg_chunks;
+		gm_deg_chunks = ch;
+		gm_deg_chunk = (char *)ch;
+		gm_deg_cap = want;
+		gm_deg_used = sizeof *ch;
+		off = (gm_deg_used + 16 + align - 1) & ~(align - 1);
+	}
+	char *p = gm_deg_chunk + off;
+	*(size_t *)(p - 16) = size;
+	gm_deg_used = off + size;
+	return p; /* fresh mapping: zero */
+}
+
+static bool gm_degraded_owns(const void *p)
+{
+	for (deg_chunk_t *ch = gm_deg_chunks; ch != NULL; ch = ch->next)
+		if ((const char *)p > (const char *)ch && (const char *)p < (const char *)ch + ch->size)
+			return true;
+	return false;
+}
+
 /* ---- initialisation and fork ---- */
 
 /* fork() from a signal handler that interrupted this thread while it held
  * an allocator lock: take none (see lock.h); the child re-initialises. */
 static __thread bool gm_fork_nolock __attribute__((tls_model("initial-exec")));
+
+/* glibc's stdio list lock (exported, recursive).  glibc's fork() takes it
+ * only after the atfork prepare handlers ran, and a thread in fflush(NULL)
+ * holds it while it waits for a FILE lock whose holder may be in malloc
+ * (getline growing its buffer): had prepare already taken the allocator
+ * locks, those three threads would deadlock.  So prepare takes the list
+ * lock first, as glibc orders its own malloc locks after it.  Weak: absent
+ * from other C libraries. */
+extern void _IO_list_lock(void) __attribute__((weak));
+extern void _IO_list_unlock(void) __attribute__((weak));
+extern void _IO_list_resetlock(void) __attribute__((weak));
 
 static void gm_fork_prepare(void)
 {
@@ -106,6 +173,8 @@ static void gm_fork_prepare(void)
 	gm_fork_nolock = gm_locks_held > 0;
 	if (gm_fork_nolock)
 		return;
+	if (_IO_list_lock != NULL)
+		_IO_list_lock();
 	gm_mutex_lock(&gm_init_lock);
 	scavenge_fork_prepare();
 	mcentral_fork_prepare();
@@ -120,6 +189,8 @@ static void gm_fork_parent(void)
 	mcentral_fork_parent();
 	scavenge_fork_parent();
 	gm_mutex_unlock(&gm_init_lock);
+	if (_IO_list_unlock != NULL)
+		_IO_list_unlock();
 }
 
 static void gm_fork_child(void)
@@ -131,10 +202,18 @@ static void gm_fork_child(void)
 	mcentral_fork_child();
 	scavenge_fork_child();
 	gm_mutex_init(&gm_init_lock, LOCKRANK_INIT);
+	/* one thread now: glibc resets the list lock itself only when the
+	 * parent had several threads, so reset it here in every case */
+	if (_IO_list_resetlock != NULL)
+		_IO_list_resetlock();
 	/* the locks prepare took are gone; those of an interrupted frame (the
 	 * nolock case) will be released when that frame resumes */
 	gm_locks_held = gm_fork_nolock ? gm_locks_held : 0;
 	mcache_fork_child();
+	if (gm_fork_nolock) {
+		gm_degraded = true;
+		mcache_tls = &mcache_empty;
+	}
 }
 
 static void gm_atexit_report(void)
@@ -190,10 +269,25 @@ COLD static void *gm_enomem(void)
 	return NULL;
 }
 
+/* Give the calling thread's cached large blocks back to the heap (under
+ * the idle lock: the scavenger may be taking them too). */
+static void gm_release_thread_large(mcache_t *c)
+{
+	mcache_idle_lock(c);
+	while (c->nlarge > 0) {
+		mspan_t *s = c->large[--c->nlarge];
+		c->large_bytes -= s->npages << GM_PAGE_SHIFT;
+		mheap_free_span(NULL, s);
+	}
+	mcache_idle_unlock(c);
+}
+
 static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
 {
 	if (size > (size_t)PTRDIFF_MAX - GM_PAGE_SIZE)
 		return gm_enomem();
+	if (UNLIKELY(gm_degraded))
+		return gm_degraded_alloc(size, align);
 	size_t npages = (size + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
 	if (npages == 0)
 		npages = 1;
@@ -203,6 +297,11 @@ static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
 		s = mcache_large_take(c, npages);
 	if (s == NULL) {
 		s = mheap_alloc_span(c, npages, spanclass_make(0, noscan), align);
+		if (s == NULL && c != NULL && c->live && c->nlarge > 0) {
+			/* out of memory: blocks kept for reuse serve this size */
+			gm_release_thread_large(c);
+			s = mheap_alloc_span(c, npages, spanclass_make(0, noscan), align);
+		}
 		if (s == NULL)
 			return gm_enomem();
 		scavenge_note_growth();
@@ -219,6 +318,8 @@ void *gm_alloc_class_slow(spanclass_t spc)
 {
 	if (UNLIKELY(gm_in_init))
 		return gm_boot_alloc(sizeclass_size[spanclass_sizeclass(spc)], 16);
+	if (UNLIKELY(gm_degraded))
+		return gm_degraded_alloc(sizeclass_size[spanclass_sizeclass(spc)], 16);
 	if (!gm_ensure_init())
 		return gm_enomem();
 	mcache_t *c = mcache_get();
@@ -239,6 +340,8 @@ void *gm_alloc_slow(size_t size, int noscan)
 		return gm_boot_alloc(size, 16);
 	if (UNLIKELY(!gm_ensure_init()))
 		return gm_in_init ? gm_boot_alloc(size, 16) : gm_enomem();
+	if (UNLIKELY(gm_degraded))
+		return gm_degraded_alloc(size, 16);
 	if (size <= GM_MAX_SMALL_SIZE)
 		return gm_alloc_class_slow(spanclass_make(sizeclass_of(size), noscan));
 	void *p = gm_alloc_large(size, noscan, 0, false);
@@ -255,6 +358,8 @@ void *gm_alloc_aligned(size_t align, size_t size, int noscan)
 		return gm_boot_alloc(size, align);
 	if (!gm_ensure_init())
 		return gm_enomem();
+	if (UNLIKELY(gm_degraded))
+		return gm_degraded_alloc(size, align);
 	if (align <= GM_PAGE_SIZE) {
 		size_t want = size < align ? align : size;
 		unsigned cls = sizeclass_for_aligned(want, align);
@@ -305,6 +410,8 @@ static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
 
 void gm_free_slow(void *p, const char *call)
 {
+	if (UNLIKELY(gm_degraded))
+		return; /* the old heap may be inconsistent: leak */
 	bool boot;
 	mspan_t *s = gm_checked_span(p, call, &boot);
 	if (s == NULL)
@@ -332,16 +439,37 @@ void gm_free_slow(void *p, const char *call)
 		gm_bad_pointer(call, p, "double free (block already freed)");
 }
 
+/* realloc and malloc_usable_size of a small block: is it live?  (free
+ * finds out on its own paths.)  Other threads' bitmaps are read without a
+ * lock: a block the caller really owns reads as live in every state the
+ * owner's allocations and sweeps pass through. */
+static bool gm_check_live(mspan_t *s, const void *p, const char *call)
+{
+	uint32_t idx = sizeclass_objindex(s->divmagic, (uintptr_t)p - s->base);
+	if (LIKELY(mspan_obj_live(s, idx)))
+		return true;
+	uint64_t bit = 1ull << (idx & 63);
+	bool freed = (s->free_bits[idx >> 6] & bit) ||
+	             (atomic_load_explicit(&s->remote_bits[idx >> 6], memory_order_relaxed) & bit);
+	gm_bad_pointer(call, p, freed ? "double free (block already freed)"
+	                              : "invalid pointer (block not allocated)");
+	return false;
+}
+
 size_t gm_usable_size(const void *p, const char *call)
 {
 	if (p == NULL)
 		return 0;
+	if (UNLIKELY(gm_degraded) && gm_degraded_owns(p))
+		return *(const size_t *)((const char *)p - 16);
 	bool boot;
 	mspan_t *s = gm_checked_span(p, call, &boot);
 	if (s == NULL)
 		return boot ? gm_boot_size(p) : 0;
 	if (mspan_is_large(s))
 		return s->npages << GM_PAGE_SHIFT;
+	if (!gm_check_live(s, p, call))
+		return 0;
 	return s->elemsize;
 }
 
@@ -362,8 +490,8 @@ void *gm_calloc(size_t nmemb, size_t size, int noscan)
 		return p;
 	}
 	void *p = gm_alloc(total, noscan);
-	if (p == NULL || gm_is_boot(p))
-		return p;
+	if (p == NULL || gm_is_boot(p) || UNLIKELY(gm_degraded))
+		return p; /* boot and degraded memory is never reused: zero */
 	mspan_t *s = arena_span_of((uintptr_t)p);
 	if (s->needzero)
 		memset(p, 0, total);
@@ -375,11 +503,21 @@ void *gm_realloc(void *p, size_t size)
 	if (p == NULL)
 		return gm_alloc(size, 0);
 	if (size == 0) {
-		gm_free(p);
+		if (mcache_free_fast(mcache_tls, p) != FREE_DONE)
+			gm_free_slow(p, "realloc");
 		return NULL;
 	}
 	if (size > (size_t)PTRDIFF_MAX)
 		return gm_enomem();
+	if (UNLIKELY(gm_degraded)) {
+		size_t old = gm_degraded_owns(p) ? *(const size_t *)((const char *)p - 16)
+		                                 : gm_is_boot(p) ? gm_boot_size(p)
+		                                                 : gm_usable_size(p, "realloc");
+		void *q = gm_degraded_alloc(size, 16);
+		if (q != NULL)
+			memcpy(q, p, size < old ? size : old);
+		return q;
+	}
 	bool boot;
 	mspan_t *s = gm_checked_span(p, "realloc", &boot);
 	size_t old_usable;
@@ -403,6 +541,10 @@ void *gm_realloc(void *p, size_t size)
 			}
 		}
 	} else {
+		if (!gm_check_live(s, p, "realloc")) {
+			errno = EINVAL;
+			return NULL;
+		}
 		noscan = spanclass_noscan(s->spanclass);
 		old_usable = s->elemsize;
 		/* same class (e.g. 8 -> 1 byte) would only copy to a twin slot */
@@ -482,11 +624,7 @@ int gm_malloc_trim(size_t pad)
 	mcache_t *c = mcache_tls;
 	if (c->live) {
 		/* the calling thread's page cache and large blocks */
-		while (c->nlarge > 0) {
-			mspan_t *s = c->large[--c->nlarge];
-			c->large_bytes -= s->npages << GM_PAGE_SHIFT;
-			mheap_free_span(c, s);
-		}
+		gm_release_thread_large(c);
 		gm_mutex_lock(&mheap.lock);
 		if (c->pcache.cache != 0)
 			pagecache_flush(&c->pcache, &mheap.pages);
@@ -504,6 +642,17 @@ int gm_mallopt(int param, int value)
 		gm_ensure_init();
 		gm_opt.abort_on_error = (value & 2) != 0;
 		return 1;
+	case 1: /* M_MXFAST: glibc's range check; no fastbins here */
+		return value >= 0 && (size_t)value <= 80 * sizeof(size_t) / 4;
+	case -3: /* M_MMAP_THRESHOLD: glibc's range check (HEAP_MAX_SIZE / 2) */
+		return value >= 0 && value <= (32 << 20);
+	case -1: /* M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX: the scavenger decides */
+	case -2:
+	case -4:
+	case -6: /* M_PERTURB */
+	case -7: /* M_ARENA_TEST, M_ARENA_MAX: per-thread caches, no arenas */
+	case -8:
+		return 1; /* glibc tuning: accepted (programs check the result) */
 	default:
 		return 0;
 	}

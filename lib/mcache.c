@@ -367,16 +367,22 @@ bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
 
 void mcache_fork_child(void)
 {
-	/* Only the forking thread survives: give back the others' caches. */
+	/* Only the forking thread survives.  The other caches are dropped, not
+	 * given back: their owner-only state (span lists, stash, large cache)
+	 * may be mid-update, since their threads kept running while the kernel
+	 * copied the address space page by page, and walking it crashed the
+	 * child (tests/api/test_fork, fork_while_threads_hammer).  Their spans
+	 * stay owned by a cache nobody uses: frees into them take the remote
+	 * path; the memory is a bounded leak of the child. */
 	mcache_t *self = mcache_tls;
-	for (mcache_t *c = mcache_list; c != NULL; c = c->next)
-		atomic_store_explicit(&c->idle_lock, 0, memory_order_relaxed);
-	mcache_t *c = mcache_list;
-	while (c != NULL) {
-		mcache_t *next = c->next;
-		if (c != self)
-			mcache_destroy(c);
-		c = next;
+	atomic_store_explicit(&self->idle_lock, 0, memory_order_relaxed);
+	if (self->live) {
+		self->next = self->prev = NULL;
+		mcache_list = self;
+		mcache_nlive = 1;
+	} else {
+		mcache_list = NULL;
+		mcache_nlive = 0;
 	}
 }
 

@@ -1468,7 +1468,7 @@ START_TEST(test_random_vs_shadow)
 			EXPECT_EQ(cache.base, blk);
 			uint64_t wc = 0, ws = 0;
 			for (unsigned j = 0; j < 64; j++) {
-				unsigned i;
+				unsigned i = 0;
 				sh_chunk_t *c = sh_page(blk + j * PG, &i);
 				if (!c->alloc[i]) {
 					wc |= (uint64_t)1 << j;
@@ -1506,7 +1506,7 @@ START_TEST(test_random_vs_shadow)
 			for (unsigned j = 0; j < 64; j++) {
 				if (!((cache.cache >> j) & 1))
 					continue;
-				unsigned i;
+				unsigned i = 0;
 				sh_chunk_t *c = sh_page(cache.base + j * PG, &i);
 				c->alloc[i] = 0;
 				c->scav[i] = (unsigned char)((cache.scav >> j) & 1);
