@@ -1,4 +1,4 @@
-# bench/local.mk -- automake fragment included by Makefile.am (see docs/CONVENTIONS-for-helpers.md)
+# bench/local.mk -- automake fragment included by Makefile.am
 #
 # The benchmark programs, `make bench`, `make bench-smoke` and the fast-path
 # instruction budget test.  No benchmark program links gomalloc: bench/compare

@@ -1,4 +1,4 @@
-# tests/api/compat.mk -- automake fragment included by Makefile.am (see docs/CONVENTIONS-for-helpers.md)
+# tests/api/compat.mk -- automake fragment included by Makefile.am
 #
 # glibc-grade compatibility tests (issue 3; owner: compat helper).  Each
 # Check program is built twice: linked with libgomalloc (tests/api/test_X)

@@ -1,4 +1,4 @@
-# tests/api/local.mk -- automake fragment included by Makefile.am (see docs/CONVENTIONS-for-helpers.md)
+# tests/api/local.mk -- automake fragment included by Makefile.am
 #
 # The public API and the stress test (owner: api helper).
 #   tests/api/test_api      malloc family, linked with libgomalloc
@@ -35,3 +35,14 @@ tests_stress_test_stress_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
 tests_stress_test_stress_preload_SOURCES = tests/stress/test_stress.c
 tests_stress_test_stress_preload_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
 tests_stress_test_stress_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)
+
+# Bootstrap: a constructor before main, dlsym/dlerror, the first call of
+# every entry point in a new thread (lead).
+check_PROGRAMS += tests/api/test_boot tests/api/test_boot-preload
+TESTS += tests/api/test_boot tests/api/test_boot-preload
+tests_api_test_boot_SOURCES = tests/api/test_boot.c
+tests_api_test_boot_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
+tests_api_test_boot_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
+tests_api_test_boot_preload_SOURCES = tests/api/test_boot.c
+tests_api_test_boot_preload_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
+tests_api_test_boot_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)

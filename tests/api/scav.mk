@@ -1,4 +1,4 @@
-# tests/api/scav.mk -- automake fragment included by Makefile.am (see docs/CONVENTIONS-for-helpers.md)
+# tests/api/scav.mk -- automake fragment included by Makefile.am
 #
 # Scavenger and memory-return tests (issue 4), each built twice: linked with
 # libgomalloc, and as <name>-preload without it (tests/run-test.sh runs that
