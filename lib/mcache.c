@@ -200,8 +200,15 @@ void mcache_free_event(mcache_t *c, mspan_t *s)
 		if (c->partial[spc].n > 1) {
 			span_list_remove(&c->partial[spc], s);
 			s->list = SPAN_LIST_NONE;
-			mspan_sweep(s);
-			mheap_free_span(c, s);
+			if (mspan_sweep(s) == s->nelems) {
+				mheap_free_span(c, s);
+				return;
+			}
+			/* not empty after all (a bad free reported by the sweep,
+			 * with abort_on_error:false): keep it */
+			s->list = SPAN_LIST_CACHE_PARTIAL;
+			span_list_push(&c->partial[spc], s);
+			mcache_set_trigger(s);
 			return;
 		}
 		s->free_trigger = 0; /* keep this one empty span */

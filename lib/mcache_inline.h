@@ -48,16 +48,22 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 	             atomic_load_explicit(&s->owner, memory_order_relaxed) != c))
 		return FREE_SLOW;
 	uintptr_t off = (uintptr_t)p - s->base;
-	uint32_t idx = sizeclass_objindex(s->divmagic, off);
+	uint64_t prod = (uint64_t)off * s->divmagic;
+	uint32_t idx = (uint32_t)(prod >> 32);
 	uint64_t bit = 1ull << (idx & 63);
 	uint64_t *fw = &s->free_bits[idx >> 6];
-	uint64_t swept = s->bits[idx >> 6] & bit;
+	uint64_t fword = *fw;
 	unsigned fi = s->freeindex;
-	if (UNLIKELY((uintptr_t)idx * s->elemsize != off ||
-	             (*fw & bit) != 0 || (swept == 0 && idx >= fi)))
-		return FREE_SLOW; /* interior pointer or double free */
-	if (idx + 1 == fi && swept == 0 && s->nelems <= GM_LIFO_MAX_NELEMS &&
-	    s->free_trigger == 0 && (idx & 63) != 63) {
+	/* p must be an object start (sizeclass_is_objstart: one compare on the
+	 * product already computed), not freed yet, and allocated: taken since
+	 * the last sweep (idx < freeindex) or by its alloc bit.  Anything else
+	 * is reported by the slow path. */
+	if (UNLIKELY(!sizeclass_is_objstart(s->divmagic, prod) || (fword & bit) != 0))
+		return FREE_SLOW;
+	if (idx >= fi && (s->bits[idx >> 6] & bit) == 0)
+		return FREE_SLOW;
+	if (UNLIKELY(s->nelems <= GM_LIFO_MAX_NELEMS) && idx + 1 == fi &&
+	    (s->bits[idx >> 6] & bit) == 0 && s->free_trigger == 0 && (idx & 63) != 63) {
 		/* LIFO: the last object taken from this span comes straight back
 		 * (undo the allocation: its slot is bit 0 of alloc_cache again). */
 		s->freeindex = (uint16_t)idx;
@@ -66,7 +72,7 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 		s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
 		return FREE_DONE;
 	}
-	*fw |= bit;
+	*fw = fword | bit;
 	if (UNLIKELY(++s->nfree_local == s->free_trigger))
 		mcache_free_event(c, s);
 	return FREE_DONE;

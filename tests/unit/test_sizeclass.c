@@ -147,6 +147,26 @@ START_TEST(divmagic_exact)
 }
 END_TEST
 
+/* The free fast path's interior-pointer test: for every offset inside a
+ * span's objects, the low half of off * divmagic is below divmagic exactly
+ * at object starts (and the high half is the object index). */
+START_TEST(objstart_test_is_exact)
+{
+	for (unsigned c = 1; c < GM_NUM_SIZE_CLASSES; c++) {
+		uint32_t size = sizeclass_size[c];
+		uint32_t magic = sizeclass_divmagic[c];
+		size_t end = (size_t)sizeclass_nobjs[c] * size;
+		for (size_t off = 0; off < end; off++) {
+			uint64_t prod = (uint64_t)off * magic;
+			bool start = off % size == 0;
+			if (sizeclass_is_objstart(magic, prod) != start ||
+			    (prod >> 32) != off / size)
+				ck_abort_msg("class %u (size %u): offset %zu misjudged", c, size, off);
+		}
+	}
+}
+END_TEST
+
 START_TEST(aligned_classes)
 {
 	for (size_t align = 16; align <= GM_PAGE_SIZE; align *= 2) {
@@ -174,6 +194,7 @@ int main(void)
 	tcase_add_test(tc, size_to_class_default);
 	tcase_add_test(tc, size_to_class_min_align_8);
 	tcase_add_test(tc, divmagic_exact);
+	tcase_add_test(tc, objstart_test_is_exact);
 	tcase_add_test(tc, aligned_classes);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
