@@ -489,7 +489,18 @@ void *gm_calloc(size_t nmemb, size_t size, int noscan)
 			scavenge_maybe_start();
 		return p;
 	}
-	void *p = gm_alloc(total, noscan);
+	spanclass_t spc = spanclass_make(sizeclass_of(total), noscan);
+	mcache_t *c = mcache_tls;
+	mspan_t *cur = c->alloc[spc];
+	void *p = mcache_alloc_fast(c, spc);
+	if (LIKELY(p != NULL)) {
+		/* fast path: the block came from the current span, whose
+		 * needzero sits on the line malloc just read */
+		if (cur->needzero)
+			memset(p, 0, total);
+		return p;
+	}
+	p = gm_alloc_slow(total, noscan);
 	if (p == NULL || gm_is_boot(p) || UNLIKELY(gm_degraded))
 		return p; /* boot and degraded memory is never reused: zero */
 	mspan_t *s = arena_span_of((uintptr_t)p);
