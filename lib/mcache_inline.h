@@ -30,7 +30,10 @@ static ALWAYS_INLINE void *mcache_alloc_fast(mcache_t *c, spanclass_t spc)
 	s->alloc_cache = (ac >> bit) >> 1;
 	s->freeindex = (uint16_t)next;
 	s->alloc_count++;
-	return (void *)(s->base + (uintptr_t)idx * s->elemsize);
+	void *p = (void *)(s->base + (uintptr_t)idx * s->elemsize);
+	if (p == NULL)
+		__builtin_unreachable(); /* lets callers drop their NULL test */
+	return p;
 }
 
 

@@ -40,7 +40,7 @@ _Static_assert(GM_NUM_SPAN_CLASSES == 136, "Go's numSpanClasses");
 _Static_assert(GM_PAGE_CACHE_PAGES == 64, "page cache is one bitmap word");
 
 /* Span class: size class << 1 | noscan (Go's spanClass). */
-typedef uint8_t spanclass_t;
+typedef unsigned spanclass_t; /* < 136; stored as uint8_t in mspan_t */
 static inline spanclass_t spanclass_make(unsigned sizeclass, int noscan)
 {
 	return (spanclass_t)((sizeclass << 1) | (noscan ? 1u : 0u));
