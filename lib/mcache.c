@@ -74,6 +74,21 @@ void mcache_global_init(void)
 #define MCACHE_SWEEP_YIELD 8
 #endif
 
+/* Would a sweep of s pay (Go sweeps once per GC cycle, so every sweep
+ * yields a cycle's worth of frees)?  At least 1/MCACHE_SWEEP_YIELD of the
+ * span freed by the owner or by other threads. */
+static bool mcache_sweep_pays(mspan_t *s)
+{
+	size_t want = 1 + s->nelems / MCACHE_SWEEP_YIELD;
+	size_t n = s->nfree_local;
+	if (n >= want)
+		return true;
+	size_t nw = mspan_nwords(s);
+	for (size_t w = 0; w < nw && n < want; w++)
+		n += gm_popcount64(atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed));
+	return n >= want;
+}
+
 static void mcache_set_trigger(mspan_t *s)
 {
 	switch (s->list) {
@@ -148,11 +163,9 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 		idx = mspan_next_free_index(s);
 		if (idx < s->nelems)
 			return mcache_take(s, idx);
-		if (s->nfree_local > 0 || mspan_has_remote(s)) {
-			if (mspan_sweep(s) > 0) {
-				idx = mspan_next_free_index(s);
-				return mcache_take(s, idx);
-			}
+		if (mcache_sweep_pays(s) && mspan_sweep(s) > 0) {
+			idx = mspan_next_free_index(s);
+			return mcache_take(s, idx);
 		}
 		s->list = SPAN_LIST_CACHE_FULL;
 		mcache_set_trigger(s);
@@ -171,7 +184,7 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 	for (unsigned budget = 4; budget > 0 && c->full[spc].n > 1; budget--) {
 		s = c->full[spc].head;
 		span_list_remove(&c->full[spc], s);
-		if ((s->nfree_local > 0 || mspan_has_remote(s)) && mspan_sweep(s) > 0) {
+		if (mcache_sweep_pays(s) && mspan_sweep(s) > 0) {
 			mcache_make_current(c, spc, s);
 			return mcache_take(s, mspan_next_free_index(s));
 		}
