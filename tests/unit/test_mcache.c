@@ -29,16 +29,24 @@ START_TEST(owner_alloc_free_reuses_slot)
 	/* a noscan request of the same size comes from a different span */
 	void *n = gm_alloc(64, 1);
 	ck_assert_ptr_ne(arena_span_of((uintptr_t)n), s);
-	/* freeing and refilling past the span's end sweeps the slot back */
+	/* a span is swept once enough of it was freed (1 + nelems/8): free a
+	 * and 40 neighbours, then refilling past the span's end sweeps the
+	 * slots back into use, a among them */
+	void *nb[40];
+	for (int i = 0; i < 40; i++)
+		nb[i] = gm_alloc(64, 0);
+	gm_free(a);
+	for (int i = 0; i < 40; i++)
+		gm_free(nb[i]);
 	void *p[4096];
 	size_t k = 0;
-	gm_free(a);
 	while (k < 4096) {
 		p[k] = gm_alloc(64, 0);
 		if (p[k++] == a)
 			break;
 	}
 	ck_assert_msg(p[k - 1] == a, "freed slot never reused");
+	ck_assert_uint_le(k, 128); /* from the same span, not a new one */
 	for (size_t i = 0; i < k; i++)
 		gm_free(p[i]);
 	gm_free(n);
