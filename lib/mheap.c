@@ -30,7 +30,8 @@
  * Invariants:
  *   pages_inuse = sum of npages over SPAN_INUSE and SPAN_CACHED spans
  *   pagealloc_total_pages = arena_mapped_bytes / 8 KiB
- *   spans[page] == s for every page of a live span, NULL for free pages.
+ *   spans[page] == s for every page of a live small span and for the first
+ *   page of a live large span; NULL for free pages and large interiors.
  */
 #include "mheap.h"
 
@@ -238,6 +239,19 @@ static void mheap_init_span(mspan_t *s, uintptr_t base, size_t npages,
 	atomic_store_explicit(&s->state, SPAN_INUSE, memory_order_relaxed);
 }
 
+/* spans[] entries of a span: every page of a small span (free() of any of
+ * its objects looks its page up), only the first page of a large block
+ * (free, realloc and malloc_usable_size get its base), so a 64 MiB block
+ * costs one entry instead of 8192 on malloc and on free.  Interior pages
+ * of a large block read NULL: a pointer into them is reported as not
+ * allocated by gomalloc. */
+static void mheap_set_spans(mspan_t *s, uintptr_t base, size_t npages, mspan_t *to)
+{
+	if (mspan_is_large(s))
+		npages = 1;
+	arena_set_spans(base, npages, to);
+}
+
 mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
                           size_t align)
 {
@@ -306,7 +320,7 @@ mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
 		os_used((void *)base, npages << GM_PAGE_SHIFT);
 	}
 	mheap_init_span(s, base, npages, spc, needzero);
-	arena_set_spans(base, npages, s);
+	mheap_set_spans(s, base, npages, s);
 	atomic_fetch_add_explicit(&mheap.pages_inuse, npages, memory_order_relaxed);
 	size_t inuse = atomic_load_explicit(&mheap.pages_inuse, memory_order_relaxed);
 	if (inuse > atomic_load_explicit(&mheap.inuse_peak, memory_order_relaxed))
@@ -319,7 +333,7 @@ void mheap_free_span(mcache_t *c, mspan_t *s)
 	uintptr_t base = s->base;
 	size_t npages = s->npages;
 	atomic_store_explicit(&s->state, SPAN_DEAD, memory_order_relaxed);
-	arena_set_spans(base, npages, NULL);
+	mheap_set_spans(s, base, npages, NULL);
 	atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&mheap.pages_inuse, npages, memory_order_relaxed);
 	gm_mutex_lock(&mheap.lock);
@@ -340,8 +354,7 @@ bool mheap_resize_large(mspan_t *s, size_t npages)
 	gm_mutex_lock(&mheap.lock);
 	if (npages < s->npages) {
 		uintptr_t tail = s->base + (npages << GM_PAGE_SHIFT);
-		size_t ntail = s->npages - npages;
-		arena_set_spans(tail, ntail, NULL);
+		size_t ntail = s->npages - npages; /* large: no spans[] entries */
 		pagealloc_free(&mheap.pages, tail, ntail);
 		atomic_fetch_sub_explicit(&mheap.pages_inuse, ntail, memory_order_relaxed);
 		s->npages = npages;
@@ -352,7 +365,6 @@ bool mheap_resize_large(mspan_t *s, size_t npages)
 		if (arena_of(next) != NULL && arena_of(next + (more << GM_PAGE_SHIFT) - 1) != NULL &&
 		    pagealloc_alloc_exact(&mheap.pages, next, more, &scav)) {
 			arena_alloc_needzero(next, more << GM_PAGE_SHIFT);
-			arena_set_spans(next, more, s);
 			atomic_fetch_add_explicit(&mheap.pages_inuse, more, memory_order_relaxed);
 			s->npages = npages;
 		} else {

@@ -43,9 +43,13 @@ START_TEST(large_span_crosses_chunks)
 	mspan_t *s = mheap_alloc_span(NULL, 1500, spanclass_make(0, 1), 0);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_uint_eq(atomic_load(&mheap.pages_inuse), before + 1500);
-	for (size_t i = 0; i < 1500; i += 97)
-		ck_assert_ptr_eq(arena_span_of(s->base + i * GM_PAGE_SIZE + 5), s);
-	ck_assert_ptr_eq(arena_span_of(s->base + 1499 * GM_PAGE_SIZE), s);
+	/* a large block has only its first page in spans[]: free() gets its
+	 * base, and a 1500-page block costs one entry, not 1500 */
+	ck_assert_ptr_eq(arena_span_of(s->base), s);
+	ck_assert_ptr_eq(arena_span_of(s->base + 5), s);
+	for (size_t i = 1; i < 1500; i += 97)
+		ck_assert_ptr_null(arena_span_of(s->base + i * GM_PAGE_SIZE + 5));
+	ck_assert_ptr_null(arena_span_of(s->base + 1499 * GM_PAGE_SIZE));
 	ck_assert_ptr_ne(arena_span_of(s->base + 1500 * GM_PAGE_SIZE), s);
 	memset((void *)s->base, 7, 1500 * GM_PAGE_SIZE);
 	mheap_free_span(NULL, s);
@@ -162,10 +166,18 @@ START_TEST(large_resize_in_place)
 	mheap_free_span(NULL, t);
 	ck_assert(mheap_resize_large(s, 15));
 	ck_assert_uint_eq(s->npages, 15);
-	ck_assert_ptr_eq(arena_span_of(s->base + 14 * GM_PAGE_SIZE), s);
+	ck_assert_ptr_eq(arena_span_of(s->base), s);
+	/* the grown pages are taken: another span cannot get them */
+	mspan_t *u = mheap_alloc_span(NULL, 5, spanclass_make(0, 0), 0);
+	ck_assert(u->base >= s->base + 15 * GM_PAGE_SIZE || u->base + 5 * GM_PAGE_SIZE <= s->base);
+	mheap_free_span(NULL, u);
 	ck_assert(mheap_resize_large(s, 4));
-	ck_assert_ptr_null(arena_span_of(s->base + 5 * GM_PAGE_SIZE));
-	ck_assert_ptr_eq(arena_span_of(s->base + 3 * GM_PAGE_SIZE), s);
+	ck_assert_uint_eq(s->npages, 4);
+	ck_assert_ptr_eq(arena_span_of(s->base), s);
+	/* the freed tail is free again: the next 11-page run can start there */
+	mspan_t *v = mheap_alloc_span(NULL, 11, spanclass_make(0, 0), 0);
+	ck_assert_uint_eq(v->base, s->base + 4 * GM_PAGE_SIZE);
+	mheap_free_span(NULL, v);
 	mheap_free_span(NULL, s);
 }
 END_TEST
