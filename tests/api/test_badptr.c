@@ -81,6 +81,17 @@ static void *bad_mmap(void)
 	char *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return m == MAP_FAILED ? NULL : opp(m + 4096);
 }
+/* A block of glibc's own malloc (libc.so.6's definition, reached through
+ * its handle: what a pointer allocated by glibc before gomalloc took over
+ * looks like). */
+static void *bad_glibc_block(void)
+{
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	void *(*glibc_malloc)(size_t) = libc ? (void *(*)(size_t))dlsym(libc, "malloc") : NULL;
+	if (glibc_malloc == NULL || glibc_malloc == malloc)
+		return NULL;
+	return opp(glibc_malloc(100));
+}
 static void *bad_interior_small(void)
 {
 	char *p = malloc(64);
@@ -171,6 +182,7 @@ static const bad_case_t cases[] = {
 	{ "global", bad_global, "not allocated" },
 	{ "static", bad_static, "not allocated" },
 	{ "mmap", bad_mmap, "not allocated" },
+	{ "glibc_block", bad_glibc_block, "not allocated" },
 	{ "interior_small", bad_interior_small, NULL },
 	{ "interior_large", bad_interior_large, NULL },
 	{ "unaligned_small", bad_unaligned_small, NULL },
@@ -425,14 +437,14 @@ static void expect_continue(const bad_case_t *c, int call, int use_mallopt)
 	check_one_line(&r, c, call);
 }
 
-static const char *free_cases[] = { "stack", "global", "static", "mmap",
+static const char *free_cases[] = { "stack", "global", "static", "mmap", "glibc_block",
 	                            "interior_small", "interior_large",
 	                            "unaligned_small", "unaligned_large",
 	                            "one_past_small", "one_past_large",
 	                            "double_free_small", "double_free_large",
 	                            "double_free_remote", "double_free_noscan",
 	                            "double_free_aligned" };
-static const char *other_cases[] = { "stack", "global", "mmap", "interior_small",
+static const char *other_cases[] = { "stack", "global", "mmap", "glibc_block", "interior_small",
 	                             "interior_large", "unaligned_small", "one_past_small",
 	                             "one_past_large", "double_free_small",
 	                             "double_free_large" };
