@@ -32,53 +32,55 @@ TESTS += $(GM_COMPAT_TESTS) $(GM_COMPAT_PRELOAD_TESTS) tests/fuzz/run.sh
 GM_COMPAT_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
 GM_COMPAT_CXXFLAGS = -std=gnu++17 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
 
-tests_api_test_errors_SOURCES = tests/api/test_errors.c
+tests_api_test_errors_SOURCES = tests/api/test_errors.c tests/api/support.c tests/api/support.h
 tests_api_test_errors_CFLAGS = $(GM_COMPAT_CFLAGS)
 tests_api_test_errors_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
-tests_api_test_errors_preload_SOURCES = tests/api/test_errors.c
+tests_api_test_errors_preload_SOURCES = tests/api/test_errors.c tests/api/support.c tests/api/support.h
 tests_api_test_errors_preload_CFLAGS = $(GM_COMPAT_CFLAGS) -DGM_TEST_PRELOAD
 tests_api_test_errors_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)
 
-tests_api_test_fork_SOURCES = tests/api/test_fork.c
+tests_api_test_fork_SOURCES = tests/api/test_fork.c tests/api/support.c tests/api/support.h
 tests_api_test_fork_CFLAGS = $(GM_COMPAT_CFLAGS)
 tests_api_test_fork_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
-tests_api_test_fork_preload_SOURCES = tests/api/test_fork.c
+tests_api_test_fork_preload_SOURCES = tests/api/test_fork.c tests/api/support.c tests/api/support.h
 tests_api_test_fork_preload_CFLAGS = $(GM_COMPAT_CFLAGS) -DGM_TEST_PRELOAD
 tests_api_test_fork_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)
 
-tests_api_test_threads_SOURCES = tests/api/test_threads.c
+tests_api_test_threads_SOURCES = tests/api/test_threads.c tests/api/support.c tests/api/support.h
 tests_api_test_threads_CFLAGS = $(GM_COMPAT_CFLAGS)
 tests_api_test_threads_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
-tests_api_test_threads_preload_SOURCES = tests/api/test_threads.c
+tests_api_test_threads_preload_SOURCES = tests/api/test_threads.c tests/api/support.c tests/api/support.h
 tests_api_test_threads_preload_CFLAGS = $(GM_COMPAT_CFLAGS) -DGM_TEST_PRELOAD
 tests_api_test_threads_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)
 
-tests_api_test_oom_SOURCES = tests/api/test_oom.c
+tests_api_test_oom_SOURCES = tests/api/test_oom.c tests/api/support.c tests/api/support.h
 tests_api_test_oom_CFLAGS = $(GM_COMPAT_CFLAGS)
 tests_api_test_oom_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
-tests_api_test_oom_preload_SOURCES = tests/api/test_oom.c
+tests_api_test_oom_preload_SOURCES = tests/api/test_oom.c tests/api/support.c tests/api/support.h
 tests_api_test_oom_preload_CFLAGS = $(GM_COMPAT_CFLAGS) -DGM_TEST_PRELOAD
 tests_api_test_oom_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)
 
-tests_api_test_badptr_SOURCES = tests/api/test_badptr.c
+tests_api_test_badptr_SOURCES = tests/api/test_badptr.c tests/api/support.c tests/api/support.h
 tests_api_test_badptr_CFLAGS = $(GM_COMPAT_CFLAGS)
 tests_api_test_badptr_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
-tests_api_test_badptr_preload_SOURCES = tests/api/test_badptr.c
+tests_api_test_badptr_preload_SOURCES = tests/api/test_badptr.c tests/api/support.c tests/api/support.h
 tests_api_test_badptr_preload_CFLAGS = $(GM_COMPAT_CFLAGS) -DGM_TEST_PRELOAD
 tests_api_test_badptr_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)
 
-tests_api_test_introspect_SOURCES = tests/api/test_introspect.c
+tests_api_test_introspect_SOURCES = tests/api/test_introspect.c tests/api/support.c tests/api/support.h
 tests_api_test_introspect_CFLAGS = $(GM_COMPAT_CFLAGS)
 tests_api_test_introspect_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
-tests_api_test_introspect_preload_SOURCES = tests/api/test_introspect.c
+tests_api_test_introspect_preload_SOURCES = tests/api/test_introspect.c tests/api/support.c tests/api/support.h
 tests_api_test_introspect_preload_CFLAGS = $(GM_COMPAT_CFLAGS) -DGM_TEST_PRELOAD
 tests_api_test_introspect_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)
 
-tests_api_test_cxx_SOURCES = tests/api/test_cxx.cc
+tests_api_test_cxx_SOURCES = tests/api/test_cxx.cc tests/api/support.c tests/api/support.h
 tests_api_test_cxx_CXXFLAGS = $(GM_COMPAT_CXXFLAGS)
+tests_api_test_cxx_CFLAGS = $(GM_COMPAT_CFLAGS)
 tests_api_test_cxx_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
-tests_api_test_cxx_preload_SOURCES = tests/api/test_cxx.cc
+tests_api_test_cxx_preload_SOURCES = tests/api/test_cxx.cc tests/api/support.c tests/api/support.h
 tests_api_test_cxx_preload_CXXFLAGS = $(GM_COMPAT_CXXFLAGS) -DGM_TEST_PRELOAD
+tests_api_test_cxx_preload_CFLAGS = $(GM_COMPAT_CFLAGS) -DGM_TEST_PRELOAD
 tests_api_test_cxx_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)
 
 # The fuzzer: tests/fuzz/run.sh builds tests/fuzz/fuzz_api with clang

@@ -21,24 +21,24 @@ GM_SCAV_PRELOAD_TESTS = tests/api/test_rss-preload tests/api/test_memlimit-prelo
 check_PROGRAMS += $(GM_SCAV_TESTS) $(GM_SCAV_PRELOAD_TESTS)
 TESTS += $(GM_SCAV_TESTS) $(GM_SCAV_PRELOAD_TESTS)
 
-tests_api_test_rss_SOURCES = tests/api/test_rss.c
+tests_api_test_rss_SOURCES = tests/api/test_rss.c tests/api/support.c tests/api/support.h
 tests_api_test_rss_CFLAGS = $(GM_TEST_CFLAGS)
 tests_api_test_rss_LDADD = $(GM_TEST_LINKED)
-tests_api_test_rss_preload_SOURCES = tests/api/test_rss.c
+tests_api_test_rss_preload_SOURCES = tests/api/test_rss.c tests/api/support.c tests/api/support.h
 tests_api_test_rss_preload_CFLAGS = $(GM_TEST_CFLAGS)
 tests_api_test_rss_preload_LDADD = $(GM_TEST_PRELOAD)
 
-tests_api_test_memlimit_SOURCES = tests/api/test_memlimit.c
+tests_api_test_memlimit_SOURCES = tests/api/test_memlimit.c tests/api/support.c tests/api/support.h
 tests_api_test_memlimit_CFLAGS = $(GM_TEST_CFLAGS)
 tests_api_test_memlimit_LDADD = $(GM_TEST_LINKED)
-tests_api_test_memlimit_preload_SOURCES = tests/api/test_memlimit.c
+tests_api_test_memlimit_preload_SOURCES = tests/api/test_memlimit.c tests/api/support.c tests/api/support.h
 tests_api_test_memlimit_preload_CFLAGS = $(GM_TEST_CFLAGS)
 tests_api_test_memlimit_preload_LDADD = $(GM_TEST_PRELOAD)
 
-tests_api_test_zero_SOURCES = tests/api/test_zero.c
+tests_api_test_zero_SOURCES = tests/api/test_zero.c tests/api/support.c tests/api/support.h
 tests_api_test_zero_CFLAGS = $(GM_TEST_CFLAGS)
 tests_api_test_zero_LDADD = $(GM_TEST_LINKED)
-tests_api_test_zero_preload_SOURCES = tests/api/test_zero.c
+tests_api_test_zero_preload_SOURCES = tests/api/test_zero.c tests/api/support.c tests/api/support.h
 tests_api_test_zero_preload_CFLAGS = $(GM_TEST_CFLAGS)
 tests_api_test_zero_preload_LDADD = $(GM_TEST_PRELOAD)
 

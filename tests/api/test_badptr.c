@@ -40,17 +40,7 @@
 
 #include <gomalloc.h>
 
-#ifdef GM_TEST_PRELOAD
-/* gm_* from the preloaded library; fail (not crash) when it is not there */
-#define GM_FN(name)                                                          \
-	({                                                                   \
-		__typeof__(&name) gm_fn_ = (__typeof__(&name))dlsym(RTLD_DEFAULT, #name); \
-		ck_assert_msg(gm_fn_ != NULL, #name " not found: not running on gomalloc"); \
-		gm_fn_;                                                      \
-	})
-#else
-#define GM_FN(name) (&name)
-#endif
+#include "support.h"
 
 extern char **environ;
 
@@ -286,13 +276,6 @@ static int case_main(const char *name, const char *callname, int use_mallopt)
 }
 
 /* ---- the driver (Check tests) ---- */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 typedef struct result {
 	int status;        /* wait status, -1 if it hung */

@@ -30,17 +30,7 @@
 
 #include <gomalloc.h>
 
-#ifdef GM_TEST_PRELOAD
-/* gm_* from the preloaded library; fail (not crash) when it is not there */
-#define GM_FN(name)                                                                  \
-	({                                                                           \
-		auto gm_fn_ = reinterpret_cast<decltype(&name)>(dlsym(RTLD_DEFAULT, #name)); \
-		ck_assert_msg(gm_fn_ != nullptr, #name " not found: not running on gomalloc"); \
-		gm_fn_;                                                              \
-	})
-#else
-#define GM_FN(name) (&name)
-#endif
+#include "support.h"
 
 static const size_t MiB = size_t(1) << 20;
 
@@ -64,13 +54,6 @@ static inline size_t opq(size_t x)
 static int kind_of(const void *p)
 {
 	return GM_FN(gm_kind_of)(p);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* Run fn in a child with RLIMIT_AS at the current size + headroom; its

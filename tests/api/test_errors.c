@@ -21,17 +21,7 @@
 
 #include <gomalloc.h>
 
-#ifdef GM_TEST_PRELOAD
-/* gm_* from the preloaded library; fail (not crash) when it is not there */
-#define GM_FN(name)                                                          \
-	({                                                                   \
-		__typeof__(&name) gm_fn_ = (__typeof__(&name))dlsym(RTLD_DEFAULT, #name); \
-		ck_assert_msg(gm_fn_ != NULL, #name " not found: not running on gomalloc"); \
-		gm_fn_;                                                      \
-	})
-#else
-#define GM_FN(name) (&name)
-#endif
+#include "support.h"
 
 /* C23 (glibc 2.39); gomalloc exports them, this libc's headers may not. */
 void free_sized(void *p, size_t size);

@@ -34,17 +34,7 @@
 
 #include <gomalloc.h>
 
-#ifdef GM_TEST_PRELOAD
-/* gm_* from the preloaded library; fail (not crash) when it is not there */
-#define GM_FN(name)                                                          \
-	({                                                                   \
-		__typeof__(&name) gm_fn_ = (__typeof__(&name))dlsym(RTLD_DEFAULT, #name); \
-		ck_assert_msg(gm_fn_ != NULL, #name " not found: not running on gomalloc"); \
-		gm_fn_;                                                      \
-	})
-#else
-#define GM_FN(name) (&name)
-#endif
+#include "support.h"
 
 extern char **environ;
 static const char *self_exe = "/proc/self/exe";
@@ -53,30 +43,6 @@ static inline size_t opq(size_t x)
 {
 	__asm__ volatile("" : "+r"(x));
 	return x;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static size_t rss_bytes(void)
-{
-	char buf[128];
-	int fd = open("/proc/self/statm", O_RDONLY);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	unsigned long size, res;
-	if (sscanf(buf, "%lu %lu", &size, &res) != 2)
-		return 0;
-	return res * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 /* Wait for pid at most secs seconds; on timeout kill it and return -1. */

@@ -28,17 +28,7 @@
 
 #include <gomalloc.h>
 
-#ifdef GM_TEST_PRELOAD
-/* gm_* from the preloaded library; fail (not crash) when it is not there */
-#define GM_FN(name)                                                          \
-	({                                                                   \
-		__typeof__(&name) gm_fn_ = (__typeof__(&name))dlsym(RTLD_DEFAULT, #name); \
-		ck_assert_msg(gm_fn_ != NULL, #name " not found: not running on gomalloc"); \
-		gm_fn_;                                                      \
-	})
-#else
-#define GM_FN(name) (&name)
-#endif
+#include "support.h"
 
 #define MiB ((size_t)1 << 20)
 #define HEADROOM (256 * MiB) /* address space allowed beyond the start */
@@ -47,13 +37,6 @@ static inline size_t opq(size_t x)
 {
 	__asm__ volatile("" : "+r"(x));
 	return x;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static size_t vm_size(void)
@@ -78,7 +61,7 @@ static void limit_address_space(size_t headroom)
 static void resolve_gm(void);
 
 /* Run fn in a child; its exit status is the result (0 = pass). */
-static void run_child(int (*fn)(void), const char *what, double secs)
+static void run_in_child(int (*fn)(void), const char *what, double secs)
 {
 	resolve_gm();
 	pid_t pid = fork();
@@ -292,7 +275,7 @@ static int oom_single(void)
 
 START_TEST(test_oom_every_function)
 {
-	run_child(oom_single, "single-threaded exhaustion", 40);
+	run_in_child(oom_single, "single-threaded exhaustion", 40);
 }
 END_TEST
 
@@ -367,7 +350,7 @@ static int oom_threads(void)
 
 START_TEST(test_oom_threads)
 {
-	run_child(oom_threads, "threads exhausting memory together", 45);
+	run_in_child(oom_threads, "threads exhausting memory together", 45);
 }
 END_TEST
 

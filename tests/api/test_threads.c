@@ -29,36 +29,9 @@
 
 #include <gomalloc.h>
 
-#ifdef GM_TEST_PRELOAD
-/* gm_* from the preloaded library; fail (not crash) when it is not there */
-#define GM_FN(name)                                                          \
-	({                                                                   \
-		__typeof__(&name) gm_fn_ = (__typeof__(&name))dlsym(RTLD_DEFAULT, #name); \
-		ck_assert_msg(gm_fn_ != NULL, #name " not found: not running on gomalloc"); \
-		gm_fn_;                                                      \
-	})
-#else
-#define GM_FN(name) (&name)
-#endif
+#include "support.h"
 
 #define MiB ((size_t)1 << 20)
-
-static size_t rss_bytes(void)
-{
-	char buf[128];
-	int fd = open("/proc/self/statm", O_RDONLY);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	unsigned long size, res;
-	if (sscanf(buf, "%lu %lu", &size, &res) != 2)
-		return 0;
-	return res * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 static gm_stats_t heap_stats(void)
 {

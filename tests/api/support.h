@@ -1,0 +1,65 @@
+/*
+ * support.h -- helpers shared by the API tests (tests/api/support.c):
+ * the clock, RSS from /proc/self/statm, the gm_* lookup that also works in
+ * the *-preload variants, and a runner that re-executes the test binary as
+ * a child with its own GOMALLOC_CONF (options are read once, at start-up).
+ */
+#ifndef GM_TEST_SUPPORT_H
+#define GM_TEST_SUPPORT_H
+
+#include <stddef.h>
+
+#ifdef GM_TEST_PRELOAD
+#include <dlfcn.h>
+/* gm_* from the preloaded library; fail (not crash) when it is not there */
+#ifdef __cplusplus
+#define GM_FN(name)                                                                  \
+	({                                                                           \
+		auto gm_fn_ = reinterpret_cast<decltype(&name)>(dlsym(RTLD_DEFAULT, #name)); \
+		ck_assert_msg(gm_fn_ != nullptr, #name " not found: not running on gomalloc"); \
+		gm_fn_;                                                              \
+	})
+#else
+#define GM_FN(name)                                                          \
+	({                                                                   \
+		__typeof__(&name) gm_fn_ = (__typeof__(&name))dlsym(RTLD_DEFAULT, #name); \
+		ck_assert_msg(gm_fn_ != NULL, #name " not found: not running on gomalloc"); \
+		gm_fn_;                                                      \
+	})
+#endif
+#else
+#define GM_FN(name) (&name)
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CLOCK_MONOTONIC in seconds. */
+double now_s(void);
+
+/* Resident set size of this process in bytes (0 if unreadable). */
+size_t rss_bytes(void);
+
+/* A re-executed child: exit status, stdout and stderr, wall time. */
+typedef struct child_result {
+	int status;
+	char out[32768];
+	char err[8192];
+	size_t nout, nerr;
+	double secs;
+} child_result_t;
+
+/* Run "/proc/self/exe --child name" with GOMALLOC_CONF=conf (unset if conf
+ * is NULL), killed after timeout_s; collect its stdout and stderr and echo
+ * them to this process's stdout (the test log). */
+void run_child(const char *conf, const char *name, int timeout_s, child_result_t *r);
+
+/* run_child with a 45 s timeout; the Check case fails unless the child
+ * exits 0 (its "FAIL-REASON: " line, if any, is the failure message). */
+void expect_child_ok(const char *conf, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GM_TEST_SUPPORT_H */
