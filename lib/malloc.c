@@ -269,19 +269,6 @@ COLD static void *gm_enomem(void)
 	return NULL;
 }
 
-/* Give the calling thread's cached large blocks back to the heap (under
- * the idle lock: the scavenger may be taking them too). */
-static void gm_release_thread_large(mcache_t *c)
-{
-	mcache_idle_lock(c);
-	while (c->nlarge > 0) {
-		mspan_t *s = c->large[--c->nlarge];
-		c->large_bytes -= s->npages << GM_PAGE_SHIFT;
-		mheap_free_span(NULL, s);
-	}
-	mcache_idle_unlock(c);
-}
-
 static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
 {
 	if (size > (size_t)PTRDIFF_MAX - GM_PAGE_SIZE)
@@ -299,7 +286,7 @@ static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
 		s = mheap_alloc_span(c, npages, spanclass_make(0, noscan), align);
 		if (s == NULL && c != NULL && c->live && c->nlarge > 0) {
 			/* out of memory: blocks kept for reuse serve this size */
-			gm_release_thread_large(c);
+			mcache_release_large(c);
 			s = mheap_alloc_span(c, npages, spanclass_make(0, noscan), align);
 		}
 		if (s == NULL)
@@ -635,12 +622,7 @@ int gm_malloc_trim(size_t pad)
 	mcache_t *c = mcache_tls;
 	if (c->live) {
 		/* the calling thread's page cache and large blocks */
-		gm_release_thread_large(c);
-		gm_mutex_lock(&mheap.lock);
-		if (c->pcache.cache != 0)
-			pagecache_flush(&c->pcache, &mheap.pages);
-		memset(&c->pcache, 0, sizeof c->pcache);
-		gm_mutex_unlock(&mheap.lock);
+		mcache_release_pages(c);
 	}
 	mcentral_reclaim_all();
 	return mheap_scavenge(0, false) > 0 ? 1 : 0;

@@ -230,6 +230,36 @@ void mcache_free_event(mcache_t *c, mspan_t *s)
 	mcache_set_trigger(s);
 }
 
+/* Under the idle lock and mheap.lock: hand the page cache back. */
+static void mcache_flush_pcache_locked(mcache_t *c)
+{
+	if (c->pcache.cache != 0)
+		pagecache_flush(&c->pcache, &mheap.pages);
+	memset(&c->pcache, 0, sizeof c->pcache);
+	c->pcache_fresh = 0;
+}
+
+void mcache_release_large(mcache_t *c)
+{
+	mcache_idle_lock(c);
+	while (c->nlarge > 0) {
+		mspan_t *s = c->large[--c->nlarge];
+		c->large_bytes -= s->npages << GM_PAGE_SHIFT;
+		mheap_free_span(NULL, s);
+	}
+	mcache_idle_unlock(c);
+}
+
+void mcache_release_pages(mcache_t *c)
+{
+	mcache_release_large(c);
+	mcache_idle_lock(c);
+	gm_mutex_lock(&mheap.lock);
+	mcache_flush_pcache_locked(c);
+	gm_mutex_unlock(&mheap.lock);
+	mcache_idle_unlock(c);
+}
+
 /* Give every span of c back to mcentral and its pages to mheap. */
 static void mcache_release_all(mcache_t *c)
 {
@@ -249,17 +279,8 @@ static void mcache_release_all(mcache_t *c)
 			mcentral_uncache_span(s);
 		}
 	}
-	mcache_idle_lock(c);
-	while (c->nlarge > 0) {
-		mspan_t *s = c->large[--c->nlarge];
-		c->large_bytes -= s->npages << GM_PAGE_SHIFT;
-		mheap_free_span(NULL, s);
-	}
+	mcache_release_pages(c);
 	gm_mutex_lock(&mheap.lock);
-	if (c->pcache.cache != 0)
-		pagecache_flush(&c->pcache, &mheap.pages);
-	memset(&c->pcache, 0, sizeof c->pcache);
-	mcache_idle_unlock(c);
 	for (unsigned k = 0; k < MHEAP_SPAN_KINDS; k++) {
 		while (c->nspanstructs[k] > 0)
 			mheap_spanstruct_free(c->spanstructs[k][--c->nspanstructs[k]]);
@@ -366,10 +387,7 @@ bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
 			pending = true;
 			continue;
 		}
-		if (c->pcache.cache != 0)
-			pagecache_flush(&c->pcache, &mheap.pages);
-		memset(&c->pcache, 0, sizeof c->pcache);
-		c->pcache_fresh = 0;
+		mcache_flush_pcache_locked(c);
 		while (c->nlarge > 0 && n < sizeof spans / sizeof spans[0]) {
 			mspan_t *s = c->large[--c->nlarge];
 			c->large_bytes -= s->npages << GM_PAGE_SHIFT;

@@ -80,6 +80,10 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc);
 void mcache_free_event(mcache_t *c, mspan_t *s);
 /* Called with the thread's cache when it exits: everything goes back. */
 void mcache_destroy(mcache_t *c);
+/* Give the cache's large blocks back to mheap (owner thread). */
+void mcache_release_large(mcache_t *c);
+/* ... and its page cache too (owner thread: malloc_trim). */
+void mcache_release_pages(mcache_t *c);
 /* Give back cached spans and pages but keep the cache (idle, trim). */
 void mcache_flush(mcache_t *c);
 /* The calling thread's cache, created on first use; NULL if no memory. */
