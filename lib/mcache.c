@@ -288,12 +288,6 @@ static void mcache_release_all(mcache_t *c)
 	gm_mutex_unlock(&mheap.lock);
 }
 
-void mcache_flush(mcache_t *c)
-{
-	if (c->live)
-		mcache_release_all(c);
-}
-
 void mcache_destroy(mcache_t *c)
 {
 	if (!c->live)
@@ -422,11 +416,6 @@ void mcache_fork_child(void)
 		mcache_list = NULL;
 		mcache_nlive = 0;
 	}
-}
-
-mcache_t *mcache_list_first(void)
-{
-	return mcache_list;
 }
 
 size_t mcache_count(void)

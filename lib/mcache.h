@@ -84,8 +84,6 @@ void mcache_destroy(mcache_t *c);
 void mcache_release_large(mcache_t *c);
 /* ... and its page cache too (owner thread: malloc_trim). */
 void mcache_release_pages(mcache_t *c);
-/* Give back cached spans and pages but keep the cache (idle, trim). */
-void mcache_flush(mcache_t *c);
 /* The calling thread's cache, created on first use; NULL if no memory. */
 mcache_t *mcache_get(void);
 /* Large-block cache of the thread (lock-free reuse). */
@@ -97,8 +95,6 @@ bool mcache_large_put(mcache_t *c, mspan_t *s);
 bool mcache_flush_idle(uint64_t now, uint64_t idle_ns);
 /* In a forked child, give back the caches of threads that are gone. */
 void mcache_fork_child(void);
-/* Walk every cache (under mheap.lock). */
-mcache_t *mcache_list_first(void);
 size_t mcache_count(void);
 
 #endif /* GM_MCACHE_H */
