@@ -255,10 +255,7 @@ void scavenge_wake(void)
 
 void scavenge_note_growth(void)
 {
-	if (UNLIKELY(atomic_load_explicit(&scav_parked, memory_order_relaxed))) {
-		atomic_store(&scav_parked, 0);
-		syscall(SYS_futex, &scav_parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-	}
+	scavenge_wake();
 	if (gm_opt.scavenger == GM_SCAVENGER_INLINE) {
 		uint64_t now = os_nanotime();
 		if (now - scav_last_tick >= SCAV_TICK_NS && gm_mutex_trylock(&scav_lock)) {
