@@ -88,6 +88,8 @@ static inline bool gm_is_boot(const void *p)
 	return (const char *)p >= gm_boot_buf && (const char *)p < gm_boot_buf + BOOT_SIZE;
 }
 
+/* Size of a bootstrap or degraded-mode block: both allocators store the
+ * requested size 16 bytes before the block. */
 static size_t gm_boot_size(const void *p)
 {
 	return *(const size_t *)((const char *)p - 16);
@@ -448,7 +450,7 @@ size_t gm_usable_size(const void *p, const char *call)
 	if (p == NULL)
 		return 0;
 	if (UNLIKELY(gm_degraded) && gm_degraded_owns(p))
-		return *(const size_t *)((const char *)p - 16);
+		return gm_boot_size(p);
 	bool boot;
 	mspan_t *s = gm_checked_span(p, call, &boot);
 	if (s == NULL)
@@ -508,9 +510,8 @@ void *gm_realloc(void *p, size_t size)
 	if (size > (size_t)PTRDIFF_MAX)
 		return gm_enomem();
 	if (UNLIKELY(gm_degraded)) {
-		size_t old = gm_degraded_owns(p) ? *(const size_t *)((const char *)p - 16)
-		                                 : gm_is_boot(p) ? gm_boot_size(p)
-		                                                 : gm_usable_size(p, "realloc");
+		size_t old = gm_degraded_owns(p) || gm_is_boot(p) ? gm_boot_size(p)
+		                                                  : gm_usable_size(p, "realloc");
 		void *q = gm_degraded_alloc(size, 16);
 		if (q != NULL)
 			memcpy(q, p, size < old ? size : old);
