@@ -207,6 +207,21 @@ bool mspan_obj_live(mspan_t *s, size_t idx)
 	return true;
 }
 
+size_t mspan_live_count(mspan_t *s)
+{
+	size_t nw = mspan_nwords(s), live = 0;
+	for (size_t w = 0; w < nw; w++) {
+		uint64_t valid = mask_valid(w, s->nelems);
+		if (valid == 0)
+			break;
+		uint64_t a = mspan_alloc_bits(s)[w] | mask_below(w, s->freeindex);
+		a &= ~s->free_bits[w];
+		a &= ~atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed);
+		live += gm_popcount64(a & valid);
+	}
+	return live;
+}
+
 /* Make a swept span with free slots the cache's current span. */
 static void mcentral_hand_to(mcache_t *c, mspan_t *s)
 {

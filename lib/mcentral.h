@@ -50,6 +50,9 @@ bool mspan_has_remote(mspan_t *s);
 size_t mspan_next_free_index(mspan_t *s);
 /* Live-object test used by the heap walker and checks (racy for others). */
 bool mspan_obj_live(mspan_t *s, size_t idx);
+/* Number of live objects: mspan_obj_live over the whole span, a word at a
+ * time (statistics). */
+size_t mspan_live_count(mspan_t *s);
 
 void mcentral_fork_prepare(void);
 void mcentral_fork_parent(void);

@@ -475,9 +475,7 @@ static int mheap_stats_span(mspan_t *s, void *arg)
 		out->g.nblocks++;
 		return 0;
 	}
-	size_t live = 0;
-	for (size_t i = 0; i < s->nelems; i++)
-		live += mspan_obj_live(s, i);
+	size_t live = mspan_live_count(s);
 	stats_class_t *cl = &out->cls[sc];
 	cl->size = s->elemsize;
 	cl->nspans++;
