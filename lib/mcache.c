@@ -46,6 +46,8 @@
 
 #include "fixalloc.h"
 #include "malloc_impl.h"
+#include "message.h"
+#include "options.h"
 #include "os_linux.h"
 #include "scavenge.h"
 
@@ -167,14 +169,20 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 			idx = mspan_next_free_index(s);
 			return mcache_take(s, idx);
 		}
+		/* the lists are shared with the scavenger (span_lock); the
+		 * current span is not */
+		c->alloc[spc] = &mcache_empty_span;
+		mcache_spin_lock(&c->span_lock);
 		s->list = SPAN_LIST_CACHE_FULL;
 		mcache_set_trigger(s);
 		span_list_push(&c->full[spc], s);
-		c->alloc[spc] = &mcache_empty_span;
+	} else {
+		mcache_spin_lock(&c->span_lock);
 	}
 	while ((s = span_list_pop(&c->partial[spc])) != NULL) {
 		if (mspan_sweep(s) > 0) {
 			mcache_make_current(c, spc, s);
+			mcache_spin_unlock(&c->span_lock);
 			return mcache_take(s, mspan_next_free_index(s));
 		}
 		s->list = SPAN_LIST_CACHE_FULL;
@@ -186,11 +194,13 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 		span_list_remove(&c->full[spc], s);
 		if (mcache_sweep_pays(s) && mspan_sweep(s) > 0) {
 			mcache_make_current(c, spc, s);
+			mcache_spin_unlock(&c->span_lock);
 			return mcache_take(s, mspan_next_free_index(s));
 		}
 		mcache_set_trigger(s);
 		span_list_push(&c->full[spc], s);
 	}
+	mcache_spin_unlock(&c->span_lock);
 	s = mcentral_cache_span(c, spc);
 	if (s == NULL)
 		return NULL;
@@ -201,7 +211,40 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 	return mcache_take(s, idx);
 }
 
-void mcache_free_event(mcache_t *c, mspan_t *s)
+int mcache_free_few(mspan_t *s, uint32_t idx)
+{
+	uint64_t bit = 1ull << (idx & 63);
+	if (idx + 1 == s->freeindex && (s->bits[idx >> 6] & bit) == 0 &&
+	    s->free_trigger == 0 && (idx & 63) != 63) {
+		/* LIFO: the last object taken from this span comes straight back
+		 * (undo the allocation: its slot is bit 0 of alloc_cache again). */
+		s->freeindex = (uint16_t)idx;
+		s->alloc_cache = (s->alloc_cache << 1) | 1;
+		s->alloc_count--;
+		s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
+		return FREE_DONE;
+	}
+	unsigned n = ++s->nfree_local; /* count first: see mcache_free_fast */
+	__atomic_store_n(&s->free_bits[idx >> 6], s->free_bits[idx >> 6] | bit, __ATOMIC_RELEASE);
+	if (n == s->free_trigger)
+		mcache_free_event(s);
+	return FREE_DONE;
+}
+
+static void mcache_free_event_locked(mcache_t *c, mspan_t *s);
+
+void mcache_free_event(mspan_t *s)
+{
+	mcache_t *c = mcache_tls;
+	mcache_spin_lock(&c->span_lock);
+	/* The scavenger may have taken s (no live object left) between this
+	 * thread's free and here; then s is none of our business any more. */
+	if (atomic_load_explicit(&s->owner, memory_order_relaxed) == c)
+		mcache_free_event_locked(c, s);
+	mcache_spin_unlock(&c->span_lock);
+}
+
+static void mcache_free_event_locked(mcache_t *c, mspan_t *s)
 {
 	spanclass_t spc = s->spanclass;
 	if (s->list == SPAN_LIST_CACHE_FULL) {
@@ -263,6 +306,7 @@ void mcache_release_pages(mcache_t *c)
 /* Give every span of c back to mcentral and its pages to mheap. */
 static void mcache_release_all(mcache_t *c)
 {
+	mcache_spin_lock(&c->span_lock);
 	for (unsigned spc = 0; spc < GM_NUM_SPAN_CLASSES; spc++) {
 		mspan_t *s = c->alloc[spc];
 		if (s != &mcache_empty_span) {
@@ -279,6 +323,7 @@ static void mcache_release_all(mcache_t *c)
 			mcentral_uncache_span(s);
 		}
 	}
+	mcache_spin_unlock(&c->span_lock);
 	mcache_release_pages(c);
 	gm_mutex_lock(&mheap.lock);
 	for (unsigned k = 0; k < MHEAP_SPAN_KINDS; k++) {
@@ -359,17 +404,57 @@ bool mcache_large_put(mcache_t *c, mspan_t *s)
 	return true;
 }
 
+/* Idle caches' empty spans: per scavenger tick, at most this many spans
+ * looked at and taken, and a cache whose lists yielded nothing is looked at
+ * again after 1, 2, 4, 8 s (then only after it was used again, or when the
+ * scavenger wakes for another reason). */
+#define SPAN_SCAN_MAX 65536
+#define SPAN_TAKE_MAX 8192
+#define SPAN_SCAN_GAP_NS (1000ull * 1000 * 1000)
+#define SPAN_SCAN_GAP_MAX_NS (8 * SPAN_SCAN_GAP_NS)
+
+/* Under c's span_lock (the owner is kept out of its lists): move the spans
+ * of one owner list that have no live object to out[].  Such a span is one
+ * the owner's fast paths no longer write: it is not current, every object
+ * in it was freed (by the owner: the free bit is the owner's last store, see
+ * mcache_free_fast; or by other threads: remote bits), and a further free
+ * of one of its objects would be a double free.  Returns spans looked at. */
+static size_t mcache_take_empty(span_list_t *l, mspan_t **out, unsigned *n,
+                                unsigned max)
+{
+	size_t looked = 0;
+	mspan_t *s = l->head;
+	while (s != NULL && *n < max) {
+		mspan_t *next = s->next;
+		looked++;
+		atomic_thread_fence(memory_order_acquire);
+		if (mspan_live_count(s) == 0) {
+			span_list_remove(l, s);
+			s->list = SPAN_LIST_NONE;
+			out[(*n)++] = s;
+		}
+		s = next;
+	}
+	return looked;
+}
+
 bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
 {
 	mspan_t *spans[4 * MCACHE_LARGE_SLOTS];
-	unsigned n = 0;
+	static mspan_t *taken[SPAN_TAKE_MAX]; /* under scav_lock (one tick at a time) */
+	unsigned n = 0, ntaken = 0;
+	size_t looked = 0;
 	bool pending = false;
+	/* Taking spans means mcentral and mheap locks: not from an inline tick
+	 * run while this thread holds a lock (scav_lock is the one expected). */
+	bool can_take = gm_locks_held <= 1;
 	gm_mutex_lock(&mheap.lock);
 	for (mcache_t *c = mcache_list; c != NULL; c = c->next) {
 		uint64_t ev = atomic_load_explicit(&c->slow_events, memory_order_relaxed);
 		if (ev != c->idle_seen || c->idle_since == 0) {
 			c->idle_seen = ev;
 			c->idle_since = now;
+			c->span_scan_gap = 0;
 			pending = true;
 			continue;
 		}
@@ -377,7 +462,7 @@ bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
 			pending = true;
 			continue;
 		}
-		if (atomic_exchange_explicit(&c->idle_lock, 1, memory_order_acquire) != 0) {
+		if (!mcache_spin_trylock(&c->idle_lock)) {
 			pending = true;
 			continue;
 		}
@@ -390,10 +475,44 @@ bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
 		if (c->nlarge > 0)
 			pending = true;
 		mcache_idle_unlock(c);
+
+		if (!can_take || now - c->span_scan_ns < c->span_scan_gap)
+			continue;
+		if (looked >= SPAN_SCAN_MAX || ntaken == SPAN_TAKE_MAX) {
+			pending = true; /* the rest next tick */
+			continue;
+		}
+		if (!mcache_spin_trylock(&c->span_lock)) {
+			pending = true;
+			continue;
+		}
+		unsigned before = ntaken;
+		for (unsigned spc = 0; spc < GM_NUM_SPAN_CLASSES && ntaken < SPAN_TAKE_MAX; spc++) {
+			looked += mcache_take_empty(&c->partial[spc], taken, &ntaken, SPAN_TAKE_MAX);
+			looked += mcache_take_empty(&c->full[spc], taken, &ntaken, SPAN_TAKE_MAX);
+		}
+		for (unsigned i = before; i < ntaken; i++)
+			atomic_store_explicit(&taken[i]->owner, NULL, memory_order_release);
+		mcache_spin_unlock(&c->span_lock);
+		c->span_scan_ns = now;
+		if (ntaken > before || ntaken == SPAN_TAKE_MAX)
+			c->span_scan_gap = 0; /* look again next tick */
+		else
+			c->span_scan_gap = c->span_scan_gap == 0 ? SPAN_SCAN_GAP_NS
+			                                         : 2 * c->span_scan_gap;
+		if (c->span_scan_gap <= SPAN_SCAN_GAP_MAX_NS)
+			pending = true;
 	}
 	gm_mutex_unlock(&mheap.lock);
 	for (unsigned i = 0; i < n; i++)
 		mheap_free_span(NULL, spans[i]);
+	/* swept by their mcentral: empty ones go back to mheap, where they age
+	 * and are scavenged like any free page */
+	for (unsigned i = 0; i < ntaken; i++)
+		mcentral_uncache_span(taken[i]);
+	if (ntaken > 0 && gm_opt.verbose)
+		gm_message("scavenger: took %u spans with no live object from idle thread caches",
+		           ntaken);
 	return pending;
 }
 
@@ -408,6 +527,7 @@ void mcache_fork_child(void)
 	 * path; the memory is a bounded leak of the child. */
 	mcache_t *self = mcache_tls;
 	atomic_store_explicit(&self->idle_lock, 0, memory_order_relaxed);
+	atomic_store_explicit(&self->span_lock, 0, memory_order_relaxed);
 	if (self->live) {
 		self->next = self->prev = NULL;
 		mcache_list = self;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "lock.h"
 #include "mcentral.h"
 #include "mheap.h"
 #include "pagealloc.h"
@@ -33,30 +34,50 @@ typedef struct mcache {
 	size_t large_bytes;
 	bool live;                                /* false for the static empty cache */
 	/* Idle flush (scavenger): the owner holds idle_lock (a spin flag)
-	 * while it touches pcache, pcache_fresh, large[], nlarge, large_bytes;
-	 * the scavenger only try-locks it, under mheap.lock, to take those
-	 * from a cache whose slow_events did not move for cache_idle_ms. */
+	 * while it touches pcache, pcache_fresh, large[], nlarge, large_bytes,
+	 * and span_lock while it touches the partial[] and full[] lists; the
+	 * scavenger only try-locks them, under mheap.lock, to take those from
+	 * a cache whose slow_events did not move for cache_idle_ms (for the
+	 * lists: the spans with no live object, see mcache_flush_idle). */
 	_Atomic uint32_t idle_lock;
+	_Atomic uint32_t span_lock;
 	_Atomic uint64_t slow_events;             /* owner stores, others load */
 	/* under mheap.lock */
 	uint64_t idle_seen;                       /* slow_events at idle_since */
 	uint64_t idle_since;
+	uint64_t span_scan_ns;                    /* last scan of the lists */
+	uint64_t span_scan_gap;                   /* wait before the next one */
 	struct mcache *next, *prev;
 	int tid;
 } mcache_t;
 
-/* Owner side of idle_lock: uncontended except while the scavenger is
- * taking an idle cache's pages (then it waits a few microseconds). */
-static inline void mcache_idle_lock(mcache_t *c)
+/* Owner side of idle_lock and span_lock: uncontended except while the
+ * scavenger is taking an idle cache's pages or empty spans (then it waits a
+ * few microseconds).  Counted in gm_locks_held like the mutexes (fork from
+ * a signal handler, and the scavenger's inline ticks, look at it). */
+static inline void mcache_spin_lock(_Atomic uint32_t *l)
 {
-	while (atomic_exchange_explicit(&c->idle_lock, 1, memory_order_acquire) != 0)
+	gm_locks_held++;
+	while (atomic_exchange_explicit(l, 1, memory_order_acquire) != 0)
 		GM_CPU_RELAX();
 }
 
-static inline void mcache_idle_unlock(mcache_t *c)
+static inline bool mcache_spin_trylock(_Atomic uint32_t *l)
 {
-	atomic_store_explicit(&c->idle_lock, 0, memory_order_release);
+	if (atomic_exchange_explicit(l, 1, memory_order_acquire) != 0)
+		return false;
+	gm_locks_held++;
+	return true;
 }
+
+static inline void mcache_spin_unlock(_Atomic uint32_t *l)
+{
+	atomic_store_explicit(l, 0, memory_order_release);
+	gm_locks_held--;
+}
+
+static inline void mcache_idle_lock(mcache_t *c) { mcache_spin_lock(&c->idle_lock); }
+static inline void mcache_idle_unlock(mcache_t *c) { mcache_spin_unlock(&c->idle_lock); }
 
 /* Owner: note a slow-path event (a plain relaxed store, no RMW). */
 static inline void mcache_note_use(mcache_t *c)
@@ -77,7 +98,12 @@ void mcache_global_init(void);
 
 /* Slow paths (mcache.c). */
 void *mcache_refill_alloc(mcache_t *c, spanclass_t spc);
-void mcache_free_event(mcache_t *c, mspan_t *s);
+/* The owner's free reached s->free_trigger (owner = the calling thread's
+ * cache, read from s). */
+void mcache_free_event(mspan_t *s);
+/* The owner's free of the valid, allocated object idx of s, a span of at
+ * most GM_LIFO_MAX_NELEMS objects: LIFO undo or a plain free.  FREE_DONE. */
+int mcache_free_few(mspan_t *s, uint32_t idx);
 /* Called with the thread's cache when it exits: everything goes back. */
 void mcache_destroy(mcache_t *c);
 /* Give the cache's large blocks back to mheap (owner thread). */
@@ -89,9 +115,10 @@ mcache_t *mcache_get(void);
 /* Large-block cache of the thread (lock-free reuse). */
 mspan_t *mcache_large_take(mcache_t *c, size_t npages);
 bool mcache_large_put(mcache_t *c, mspan_t *s);
-/* Scavenger: give back the page cache and large blocks of every thread
- * cache that has been idle for idle_ns; returns true while some cache
- * still holds such memory (the scavenger must not park). */
+/* Scavenger: give back the page cache, the large blocks and the owned
+ * spans with no live object of every thread cache that has been idle for
+ * idle_ns; returns true while some cache may still hold such memory (the
+ * scavenger must not park). */
 bool mcache_flush_idle(uint64_t now, uint64_t idle_ns);
 /* In a forked child, give back the caches of threads that are gone. */
 void mcache_fork_child(void);

@@ -43,41 +43,39 @@ static ALWAYS_INLINE void *mcache_alloc_fast(mcache_t *c, spanclass_t spc)
 enum { FREE_DONE = 0, FREE_SLOW = 1 };
 
 /* Free p if it is a small object of a span this thread owns; otherwise
- * FREE_SLOW (another thread's span, a large block, or a bad pointer). */
+ * FREE_SLOW (another thread's span, a large block, or a bad pointer).
+ * Written to keep few values live (no callee-saved register is spilled on
+ * the common path): the rare cases -- spans of at most 4 objects, the free
+ * event -- are out of line and reload what they need from s. */
 static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 {
 	mspan_t *s = arena_span_of((uintptr_t)p);
 	if (UNLIKELY(s == NULL ||
 	             atomic_load_explicit(&s->owner, memory_order_relaxed) != c))
 		return FREE_SLOW;
-	uintptr_t off = (uintptr_t)p - s->base;
-	uint64_t prod = (uint64_t)off * s->divmagic;
+	uint64_t prod = (uint64_t)((uintptr_t)p - s->base) * s->divmagic;
 	uint32_t idx = (uint32_t)(prod >> 32);
 	uint64_t bit = 1ull << (idx & 63);
 	uint64_t *fw = &s->free_bits[idx >> 6];
 	uint64_t fword = *fw;
-	unsigned fi = s->freeindex;
 	/* p must be an object start (sizeclass_is_objstart: one compare on the
 	 * product already computed), not freed yet, and allocated: taken since
 	 * the last sweep (idx < freeindex) or by its alloc bit.  Anything else
 	 * is reported by the slow path. */
 	if (UNLIKELY(!sizeclass_is_objstart(s->divmagic, prod) || (fword & bit) != 0))
 		return FREE_SLOW;
-	if (idx >= fi && (s->bits[idx >> 6] & bit) == 0)
+	if (idx >= s->freeindex && (s->bits[idx >> 6] & bit) == 0)
 		return FREE_SLOW;
-	if (UNLIKELY(s->nelems <= GM_LIFO_MAX_NELEMS) && idx + 1 == fi &&
-	    (s->bits[idx >> 6] & bit) == 0 && s->free_trigger == 0 && (idx & 63) != 63) {
-		/* LIFO: the last object taken from this span comes straight back
-		 * (undo the allocation: its slot is bit 0 of alloc_cache again). */
-		s->freeindex = (uint16_t)idx;
-		s->alloc_cache = (s->alloc_cache << 1) | 1;
-		s->alloc_count--;
-		s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
-		return FREE_DONE;
-	}
-	*fw = fword | bit;
-	if (UNLIKELY(++s->nfree_local == s->free_trigger))
-		mcache_free_event(c, s);
+	if (UNLIKELY(s->nelems <= GM_LIFO_MAX_NELEMS))
+		return mcache_free_few(s, idx);
+	/* The count first, the free bit last (a release store: a plain mov on
+	 * x86): once the bit shows, this thread writes s no more, so the
+	 * scavenger may take a span whose bits say it has no live object
+	 * (mcache_flush_idle); mcache_free_event rechecks the owner. */
+	unsigned n = ++s->nfree_local;
+	__atomic_store_n(fw, fword | bit, __ATOMIC_RELEASE);
+	if (UNLIKELY(n == s->free_trigger))
+		mcache_free_event(s);
 	return FREE_DONE;
 }
 

@@ -46,3 +46,14 @@ tests_api_test_boot_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
 tests_api_test_boot_preload_SOURCES = tests/api/test_boot.c
 tests_api_test_boot_preload_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
 tests_api_test_boot_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)
+
+# The scavenger takes empty spans from caches whose owners are running
+# (cache_idle_ms:1): pattern-checked blocks, local and cross-thread frees.
+check_PROGRAMS += tests/stress/test_idle_steal tests/stress/test_idle_steal-preload
+TESTS += tests/stress/test_idle_steal tests/stress/test_idle_steal-preload
+tests_stress_test_idle_steal_SOURCES = tests/stress/test_idle_steal.c tests/api/support.c tests/api/support.h
+tests_stress_test_idle_steal_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
+tests_stress_test_idle_steal_LDADD = $(GM_TEST_LINKED) $(DL_LIBS)
+tests_stress_test_idle_steal_preload_SOURCES = tests/stress/test_idle_steal.c tests/api/support.c tests/api/support.h
+tests_stress_test_idle_steal_preload_CFLAGS = -std=gnu11 $(GM_TEST_CFLAGS) -fno-builtin -Wall -Wextra
+tests_stress_test_idle_steal_preload_LDADD = $(GM_TEST_PRELOAD) $(DL_LIBS)

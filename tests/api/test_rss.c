@@ -19,6 +19,10 @@
  *                    then malloc_trim(0) must bring it down at once;
  *   5. checks that the live set still holds its pattern (the scavenger
  *      must never release pages in use).
+ * idle-owner / idle-owner-off: a thread allocates 256 MiB of small blocks,
+ * main frees them all, the thread stays alive and idle; its spans must go
+ * back (or, with cache_idle_ms:0, stay), and it must allocate correctly
+ * afterwards (idle_owner_main).
  * The live size is the sum of malloc_usable_size of the live blocks.
  *
  * Built twice: linked with libgomalloc (test_rss) and without it
@@ -32,6 +36,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -216,6 +221,125 @@ static void light_activity(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* an idle thread's spans (idle-owner, idle-owner-off)                */
+
+#define OWNER_BYTES (256 * MiB)
+
+static pthread_mutex_t ow_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ow_cv = PTHREAD_COND_INITIALIZER;
+static int ow_phase; /* 1: blocks ready; 2: allocate again; 3: done again; 4: exit */
+static blockset_t ow_blocks;
+static int ow_ok = 1;
+
+static void ow_wait_for(int phase)
+{
+	pthread_mutex_lock(&ow_mu);
+	while (ow_phase < phase)
+		pthread_cond_wait(&ow_cv, &ow_mu);
+	pthread_mutex_unlock(&ow_mu);
+}
+
+static void ow_set(int phase)
+{
+	pthread_mutex_lock(&ow_mu);
+	ow_phase = phase;
+	pthread_cond_broadcast(&ow_cv);
+	pthread_mutex_unlock(&ow_mu);
+}
+
+/* The producer: allocates OWNER_BYTES of small blocks that main frees (so
+ * every span it owns ends up freed by another thread), then sleeps on a
+ * condition variable -- an idle thread that keeps its cache.  Woken, it
+ * allocates and checks a second round from the same cache (the spans the
+ * scavenger took must not be used by it any more). */
+static void *ow_producer(void *arg)
+{
+	(void)arg;
+	if (!bs_fill(&ow_blocks, OWNER_BYTES, 16, 1024, 0x5a))
+		ow_ok = 0;
+	ow_set(1);
+	ow_wait_for(2);
+	blockset_t again;
+	if (!bs_init(&again, 1 << 16) || !bs_fill(&again, 8 * MiB, 16, 1024, 0))
+		ow_ok = 0;
+	live_fill(&again);
+	if (!live_check(&again, "second-round"))
+		ow_ok = 0;
+	bs_free_all(&again);
+	bs_done(&again);
+	ow_set(3);
+	ow_wait_for(4);
+	return NULL;
+}
+
+/* idle-owner: RSS must fall to baseline + 8 MiB within 8 s after main freed
+ * the producer's blocks while the producer stays idle (cache_idle_ms 2 s,
+ * then the spans age like any free page); idle-owner-off (cache_idle_ms:0)
+ * must stay above half the burst for 4 s, so the case can fail. */
+static int idle_owner_main(const char *mode)
+{
+	int off = strcmp(mode, "idle-owner-off") == 0;
+	if (!bs_init(&ow_blocks, 1 << 22)) {
+		printf("FAIL-REASON: mmap for bookkeeping failed\n");
+		return 1;
+	}
+	size_t base = rss_bytes();
+	pthread_t th;
+	if (pthread_create(&th, NULL, ow_producer, NULL) != 0) {
+		printf("FAIL-REASON: pthread_create failed\n");
+		return 1;
+	}
+	ow_wait_for(1);
+	size_t peak = rss_bytes();
+	size_t nblocks = ow_blocks.n;
+	double t0 = now_s();
+	bs_free_all(&ow_blocks); /* every free is a remote free */
+	double t1 = now_s();
+	bs_done(&ow_blocks); /* our bookkeeping is not heap */
+	printf("mode %s: %zu blocks (%.1f MiB) allocated by an idle thread, freed "
+	       "by main in %.2f s; peak %.1f MiB over baseline\n", mode, nblocks,
+	       mib(OWNER_BYTES), t1 - t0, mib(peak - base));
+	double wait = off ? 4.0 : 8.0, t = 0, last_print = -1;
+	size_t r = rss_bytes(), low = r;
+	while (t < wait && (off || r > base + 8 * MiB)) {
+		usleep(100000);
+		r = rss_bytes();
+		if (r < low)
+			low = r;
+		t = now_s() - t1;
+		if (t - last_print >= 1.0) {
+			printf("  t=%.1f s: RSS %.1f MiB over baseline\n", t,
+			       mib(r > base ? r - base : 0));
+			last_print = t;
+		}
+	}
+	printf("RSS %.1f MiB over baseline %.2f s after the free\n",
+	       mib(r > base ? r - base : 0), t);
+	print_stats("idle");
+	int ok = 1;
+	if (!off && r > base + 8 * MiB) {
+		printf("FAIL-REASON: RSS still %.1f MiB over baseline %.0f s after the "
+		       "idle thread's blocks were freed\n", mib(r - base), wait);
+		ok = 0;
+	}
+	if (off && low < base + OWNER_BYTES / 2) {
+		printf("FAIL-REASON: with cache_idle_ms:0 RSS fell to %.1f MiB over "
+		       "baseline: the idle thread's spans were taken anyway\n",
+		       mib(low - base));
+		ok = 0;
+	}
+	ow_set(2);
+	ow_wait_for(3);
+	ow_set(4);
+	pthread_join(th, NULL);
+	if (!ow_ok) {
+		printf("FAIL-REASON: the producer's second round failed\n");
+		ok = 0;
+	}
+	return ok ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------ */
 /* the child                                                          */
 
 static int child_main(const char *mode)
@@ -227,6 +351,8 @@ static int child_main(const char *mode)
 		return 1;
 	}
 	free(malloc(1)); /* gomalloc initialised, scavenger started */
+	if (strncmp(mode, "idle-owner", 10) == 0)
+		return idle_owner_main(mode);
 
 	blockset_t live_s, live_l, burst_s, burst_l;
 	if (!bs_init(&live_s, 1 << 16) || !bs_init(&live_l, 1 << 12) ||
@@ -364,6 +490,18 @@ START_TEST(rss_stays_when_off_until_trim)
 }
 END_TEST
 
+START_TEST(idle_thread_spans_return)
+{
+	expect_child_ok(NULL, "idle-owner");
+}
+END_TEST
+
+START_TEST(idle_thread_spans_kept_when_off)
+{
+	expect_child_ok("cache_idle_ms:0", "idle-owner-off");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "--child") == 0)
@@ -374,6 +512,8 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, rss_falls_background);
 	tcase_add_test(tc, rss_falls_inline);
 	tcase_add_test(tc, rss_stays_when_off_until_trim);
+	tcase_add_test(tc, idle_thread_spans_return);
+	tcase_add_test(tc, idle_thread_spans_kept_when_off);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

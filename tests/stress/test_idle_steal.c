@@ -1,0 +1,166 @@
+/*
+ * test_idle_steal.c -- the scavenger takes spans with no live object from
+ * idle thread caches (mcache_flush_idle) while their owners and other
+ * threads keep allocating and freeing into them; nothing may be lost.
+ *
+ * The case re-executes this program as a child with
+ * GOMALLOC_CONF=cache_idle_ms:1,verbose:true, so that any cache whose slow
+ * paths did not run between two scavenger ticks (250 ms) counts as idle:
+ * spans are taken from threads that are running their fast paths, the race
+ * the design has to survive (docs/design.md, "Idle thread caches").  In the
+ * child, 4 threads for 5 s:
+ *   - keep up to 512 blocks of their own (8..607 bytes), freeing random ones;
+ *   - swap a fresh block into a random slot of a shared table and free the
+ *     block they took out (a free by another thread than the allocator);
+ *   - every ~1M iterations free their own blocks and sleep 300..500 ms
+ *     (their cache goes idle while other threads free into their spans).
+ * Every block carries its size and a tag byte and is filled with the tag;
+ * it is checked in full before it is freed.  The child fails on any
+ * corrupted block; the case fails unless the child exits 0 and its stderr
+ * shows that the scavenger took spans ("took N spans").
+ *
+ * Built linked (test_idle_steal) and for LD_PRELOAD (test_idle_steal-preload).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../api/support.h"
+
+#define NTHREADS 4
+#define NOWN 512
+#define SLOTS 20000
+#define RUN_SECONDS 5
+
+static _Atomic(uintptr_t) slots[SLOTS];
+static _Atomic int bad, stop;
+
+static uint64_t xorshift(uint64_t *r)
+{
+	*r ^= *r << 13;
+	*r ^= *r >> 7;
+	*r ^= *r << 17;
+	return *r;
+}
+
+/* [size:4][tag:1][tag x (size - 5)] */
+static unsigned char *block_new(uint64_t *r)
+{
+	uint64_t x = xorshift(r);
+	uint32_t n = (uint32_t)(8 + x % 600);
+	unsigned char *p = malloc(n);
+	if (p == NULL) {
+		atomic_fetch_add(&bad, 1);
+		return NULL;
+	}
+	unsigned char tag = (unsigned char)(x >> 20);
+	memcpy(p, &n, 4);
+	p[4] = tag;
+	memset(p + 5, tag, n - 5);
+	return p;
+}
+
+static void block_free(unsigned char *p)
+{
+	if (p == NULL)
+		return;
+	uint32_t n;
+	memcpy(&n, p, 4);
+	for (uint32_t i = 5; i < n; i++) {
+		if (p[i] != p[4]) {
+			if (atomic_fetch_add(&bad, 1) < 5)
+				printf("corrupted block %p (%u bytes) at %u: 0x%02x, want 0x%02x\n",
+				       (void *)p, n, i, p[i], p[4]);
+			break;
+		}
+	}
+	free(p);
+}
+
+static void *worker(void *arg)
+{
+	uint64_t r = 0x9e3779b97f4a7c15ull * ((uintptr_t)arg + 1);
+	unsigned char *own[NOWN];
+	int nown = 0;
+	for (long it = 0; !atomic_load_explicit(&stop, memory_order_relaxed); it++) {
+		if (nown < NOWN) {
+			own[nown++] = block_new(&r);
+		} else {
+			int k = (int)(xorshift(&r) % NOWN);
+			block_free(own[k]);
+			own[k] = own[--nown];
+		}
+		unsigned s = (unsigned)(xorshift(&r) % SLOTS);
+		uintptr_t old = atomic_exchange(&slots[s], (uintptr_t)block_new(&r));
+		block_free((unsigned char *)old);
+		if ((it & 0xfffff) == 0xfffff) {
+			while (nown > 0)
+				block_free(own[--nown]);
+			usleep(300000 + (unsigned)(xorshift(&r) % 200000));
+		}
+	}
+	while (nown > 0)
+		block_free(own[--nown]);
+	return NULL;
+}
+
+static int child_main(void)
+{
+	alarm(30);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (dlsym(RTLD_DEFAULT, "gm_version") == NULL) {
+		printf("FAIL-REASON: gm_version not found: malloc is not gomalloc\n");
+		return 1;
+	}
+	pthread_t t[NTHREADS];
+	for (long i = 0; i < NTHREADS; i++)
+		if (pthread_create(&t[i], NULL, worker, (void *)i) != 0) {
+			printf("FAIL-REASON: pthread_create failed\n");
+			return 1;
+		}
+	sleep(RUN_SECONDS);
+	atomic_store(&stop, 1);
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < SLOTS; i++)
+		block_free((unsigned char *)atomic_load(&slots[i]));
+	if (atomic_load(&bad) != 0) {
+		printf("FAIL-REASON: %d corrupted or failed blocks\n", atomic_load(&bad));
+		return 1;
+	}
+	return 0;
+}
+
+START_TEST(idle_spans_taken_under_load)
+{
+	child_result_t r;
+	run_child("cache_idle_ms:1,verbose:true", "steal", 45, &r);
+	ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+	              "child failed (status %d): %.*s", r.status, (int)r.nout, r.out);
+	ck_assert_msg(strstr(r.err, "spans with no live object") != NULL,
+	              "the scavenger never took a span: the case tested nothing");
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	if (argc >= 3 && strcmp(argv[1], "--child") == 0)
+		return child_main();
+	Suite *s = suite_create("idle_steal");
+	TCase *tc = tcase_create("idle_steal");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, idle_spans_taken_under_load);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
