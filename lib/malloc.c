@@ -399,6 +399,8 @@ static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
 
 void gm_free_slow(void *p, const char *call)
 {
+	if (p == NULL)
+		return; /* free(NULL): the fast path sends it here (no arena at 0) */
 	if (UNLIKELY(gm_degraded))
 		return; /* the old heap may be inconsistent: leak */
 	bool boot;

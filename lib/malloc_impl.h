@@ -44,8 +44,7 @@ static ALWAYS_INLINE void *gm_alloc(size_t size, int noscan)
 
 static ALWAYS_INLINE void gm_free(void *p)
 {
-	if (UNLIKELY(p == NULL))
-		return;
+	/* free(NULL) takes the slow path: page 0 is in no arena */
 	if (LIKELY(mcache_free_fast(mcache_tls, p) == FREE_DONE))
 		return;
 	gm_free_slow(p, "free");

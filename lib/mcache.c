@@ -211,8 +211,9 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 	return mcache_take(s, idx);
 }
 
-int mcache_free_few(mspan_t *s, uint32_t idx)
+void mcache_free_few(mspan_t *s, void *p)
 {
+	uint32_t idx = sizeclass_objindex(s->divmagic, (uintptr_t)p - s->base);
 	uint64_t bit = 1ull << (idx & 63);
 	if (idx + 1 == s->freeindex && (s->bits[idx >> 6] & bit) == 0 &&
 	    s->free_trigger == 0 && (idx & 63) != 63) {
@@ -222,13 +223,12 @@ int mcache_free_few(mspan_t *s, uint32_t idx)
 		s->alloc_cache = (s->alloc_cache << 1) | 1;
 		s->alloc_count--;
 		s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
-		return FREE_DONE;
+		return;
 	}
 	unsigned n = ++s->nfree_local; /* count first: see mcache_free_fast */
 	__atomic_store_n(&s->free_bits[idx >> 6], s->free_bits[idx >> 6] | bit, __ATOMIC_RELEASE);
 	if (n == s->free_trigger)
 		mcache_free_event(s);
-	return FREE_DONE;
 }
 
 static void mcache_free_event_locked(mcache_t *c, mspan_t *s);

@@ -64,10 +64,12 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 	 * is reported by the slow path. */
 	if (UNLIKELY(!sizeclass_is_objstart(s->divmagic, prod) || (fword & bit) != 0))
 		return FREE_SLOW;
-	if (idx >= s->freeindex && (s->bits[idx >> 6] & bit) == 0)
+	if ((uint16_t)idx >= s->freeindex && (s->bits[idx >> 6] & bit) == 0)
 		return FREE_SLOW;
-	if (UNLIKELY(s->nelems <= GM_LIFO_MAX_NELEMS))
-		return mcache_free_few(s, idx);
+	if (UNLIKELY(s->nelems <= GM_LIFO_MAX_NELEMS)) {
+		mcache_free_few(s, p);
+		return FREE_DONE;
+	}
 	/* The count first, the free bit last (a release store: a plain mov on
 	 * x86): once the bit shows, this thread writes s no more, so the
 	 * scavenger may take a span whose bits say it has no live object
