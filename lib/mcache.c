@@ -140,7 +140,6 @@ mcache_t *mcache_get(void)
 /* Allocate the slot at idx of s (already reserved by next_free_index). */
 static ALWAYS_INLINE void *mcache_take(mspan_t *s, size_t idx)
 {
-	s->alloc_count++;
 	return (void *)(s->base + idx * s->elemsize);
 }
 
@@ -173,6 +172,7 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 		 * current span is not */
 		c->alloc[spc] = &mcache_empty_span;
 		mcache_spin_lock(&c->span_lock);
+		s->alloc_count = s->nelems; /* exhausted: every slot allocated or taken */
 		s->list = SPAN_LIST_CACHE_FULL;
 		mcache_set_trigger(s);
 		span_list_push(&c->full[spc], s);
@@ -221,7 +221,6 @@ void mcache_free_few(mspan_t *s, void *p)
 		 * (undo the allocation: its slot is bit 0 of alloc_cache again). */
 		s->freeindex = (uint16_t)idx;
 		s->alloc_cache = (s->alloc_cache << 1) | 1;
-		s->alloc_count--;
 		s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
 		return;
 	}

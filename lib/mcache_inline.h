@@ -29,7 +29,6 @@ static ALWAYS_INLINE void *mcache_alloc_fast(mcache_t *c, spanclass_t spc)
 		return NULL;
 	s->alloc_cache = (ac >> bit) >> 1;
 	s->freeindex = (uint16_t)next;
-	s->alloc_count++;
 	void *p = (void *)(s->base + (uintptr_t)idx * s->elemsize);
 	if (p == NULL)
 		__builtin_unreachable(); /* lets callers drop their NULL test */

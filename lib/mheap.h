@@ -45,7 +45,10 @@ enum span_state {
  * remote_bits: frees by other threads (atomic OR, anyone); consumed by the
  * span's holder with an atomic exchange when it sweeps.
  * alloc_cache: ~alloc_bits shifted so bit 0 is object freeindex (Go).
- * Counting: alloc_count = objects allocated as of the last sweep + since;
+ * Counting: alloc_count = objects allocated as of the last sweep; the
+ * fast path does not count the slots it takes, so a current span's count
+ * is stale until the span is retired exhausted (alloc_count = nelems) or
+ * swept again; only spans on the owner's partial/full lists use it.
  * nfree_local = owner frees since the last sweep.
  */
 typedef struct mspan {
