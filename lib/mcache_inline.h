@@ -21,14 +21,14 @@ static ALWAYS_INLINE void *mcache_alloc_fast(mcache_t *c, spanclass_t spc)
 {
 	mspan_t *s = c->alloc[spc];
 	uint64_t ac = s->alloc_cache;
-	unsigned bit = (unsigned)__builtin_ctzll(ac | (1ull << 63));
-	unsigned idx = s->freeindex + bit;
-	unsigned next = idx + 1;
-	if (UNLIKELY(ac == 0 || next > s->nelems ||
-	             ((next & 63) == 0 && next != s->nelems)))
+	if (UNLIKELY(ac == 0))
 		return NULL;
+	/* alloc_cache holds only slots of freeindex's bitmap word that exist
+	 * (mspan_load_cache), so its lowest bit is a valid free slot */
+	unsigned bit = (unsigned)__builtin_ctzll(ac);
+	unsigned idx = s->freeindex + bit;
 	s->alloc_cache = (ac >> bit) >> 1;
-	s->freeindex = (uint16_t)next;
+	s->freeindex = (uint16_t)(idx + 1);
 	void *p = (void *)(s->base + (uintptr_t)idx * s->elemsize);
 	if (p == NULL)
 		__builtin_unreachable(); /* lets callers drop their NULL test */

@@ -150,7 +150,7 @@ size_t mspan_sweep(mspan_t *s)
 	s->freeindex = 0;
 	s->alloc_count = (uint16_t)count;
 	s->nfree_local = 0;
-	s->alloc_cache = ~ab[0];
+	s->alloc_cache = mspan_load_cache(s, 0);
 	return s->nelems - count;
 }
 
@@ -170,26 +170,23 @@ size_t mspan_next_free_index(mspan_t *s)
 	if (sfi >= nelems)
 		return nelems;
 	uint64_t ac = s->alloc_cache;
+	/* freeindex at a word boundary with nothing cached: the fast path took
+	 * the previous word's last slot, this word is not loaded yet */
+	if (ac == 0 && sfi % 64 == 0)
+		ac = mspan_load_cache(s, sfi / 64);
 	while (ac == 0) {
 		sfi = (sfi + 64) & ~(size_t)63;
 		if (sfi >= nelems) {
 			s->freeindex = (uint16_t)nelems;
+			s->alloc_cache = 0;
 			return nelems;
 		}
-		ac = ~mspan_alloc_bits(s)[sfi / 64];
-		s->alloc_cache = ac;
+		ac = mspan_load_cache(s, sfi / 64);
 	}
 	unsigned bit = (unsigned)__builtin_ctzll(ac);
 	size_t result = sfi + bit;
-	if (result >= nelems) {
-		s->freeindex = (uint16_t)nelems;
-		return nelems;
-	}
 	s->alloc_cache = (ac >> bit) >> 1;
-	sfi = result + 1;
-	if (sfi % 64 == 0 && sfi != nelems)
-		s->alloc_cache = ~mspan_alloc_bits(s)[sfi / 64];
-	s->freeindex = (uint16_t)sfi;
+	s->freeindex = (uint16_t)(result + 1);
 	return result;
 }
 

@@ -230,8 +230,8 @@ static void mheap_init_span(mspan_t *s, uintptr_t base, size_t npages,
 		s->elemsize = sizeclass_size[sc];
 		s->nelems = sizeclass_nobjs[sc];
 		s->divmagic = sizeclass_divmagic[sc];
-		s->alloc_cache = ~0ull;
 		memset(s->bits, 0, 2 * mspan_nwords(s) * sizeof(uint64_t));
+		s->alloc_cache = mspan_load_cache(s, 0);
 		for (size_t w = 0; w < mspan_nwords(s); w++)
 			atomic_store_explicit(&s->remote_bits[w], 0,
 			                      memory_order_relaxed);

@@ -44,7 +44,11 @@ enum span_state {
  * free_bits: frees by the owner thread (plain stores, owner only).
  * remote_bits: frees by other threads (atomic OR, anyone); consumed by the
  * span's holder with an atomic exchange when it sweeps.
- * alloc_cache: ~alloc_bits shifted so bit 0 is object freeindex (Go).
+ * alloc_cache: ~alloc_bits shifted so bit 0 is object freeindex (Go),
+ * holding only the rest of freeindex's bitmap word and only slots < nelems
+ * (mspan_load_cache), so the fast path needs no bounds test; 0 when that
+ * word is used up -- including when freeindex reached the next word, which
+ * mspan_next_free_index then loads.
  * Counting: alloc_count = objects allocated as of the last sweep; the
  * fast path does not count the slots it takes, so a current span's count
  * is stale until the span is retired exhausted (alloc_count = nelems) or
@@ -85,6 +89,15 @@ _Static_assert(offsetof(mspan_t, bits) == 96, "1-word bitmaps share line 1");
 static ALWAYS_INLINE uint64_t *mspan_alloc_bits(mspan_t *s) { return s->bits; }
 static ALWAYS_INLINE size_t mspan_nwords(const mspan_t *s) { return (size_t)1 << s->nwords_log2; }
 static ALWAYS_INLINE int mspan_is_large(const mspan_t *s) { return (s->spanclass >> 1) == 0; }
+
+/* The free slots of bitmap word w that exist (w * 64 + i < nelems), as
+ * alloc_cache holds them when freeindex = w * 64. */
+static inline uint64_t mspan_load_cache(const mspan_t *s, size_t w)
+{
+	uint64_t free = ~s->bits[w];
+	size_t left = (size_t)s->nelems - w * 64;
+	return left >= 64 ? free : free & ((1ull << left) - 1);
+}
 
 #define MHEAP_SPAN_KINDS 5  /* bitmap words 1, 2, 4, 8, 16 */
 
