@@ -215,11 +215,19 @@ void mcache_free_few(mspan_t *s, void *p)
 {
 	uint32_t idx = sizeclass_objindex(s->divmagic, (uintptr_t)p - s->base);
 	uint64_t bit = 1ull << (idx & 63);
-	if (idx + 1 == s->freeindex && (s->bits[idx >> 6] & bit) == 0 &&
+	unsigned fi = s->freeindex;
+	unsigned fi_opaque = fi;
+	__asm__("" : "+r"(fi_opaque)); /* the compiler must not prove it is idx + 1 */
+	if (idx + 1 == fi && (s->bits[idx >> 6] & bit) == 0 &&
 	    s->free_trigger == 0 && (idx & 63) != 63) {
 		/* LIFO: the last object taken from this span comes straight back
-		 * (undo the allocation: its slot is bit 0 of alloc_cache again). */
-		s->freeindex = (uint16_t)idx;
+		 * (undo the allocation: its slot is bit 0 of alloc_cache again).
+		 * freeindex - 1, not idx: idx comes from the pointer, which comes
+		 * from the last malloc's freeindex through the arena lookup; storing
+		 * it would chain every malloc+free pair through that whole
+		 * computation (8.7 ns a 4 KiB pair), fi - 1 chains only through the
+		 * store-to-load forwarding of freeindex. */
+		s->freeindex = (uint16_t)(fi_opaque - 1);
 		s->alloc_cache = (s->alloc_cache << 1) | 1;
 		s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
 		return;
