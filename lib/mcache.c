@@ -73,7 +73,7 @@ void mcache_global_init(void)
 }
 
 #ifndef MCACHE_SWEEP_YIELD
-#define MCACHE_SWEEP_YIELD 8
+#define MCACHE_SWEEP_YIELD 4
 #endif
 
 /* Would a sweep of s pay (Go sweeps once per GC cycle, so every sweep

@@ -112,7 +112,10 @@ START_TEST(remote_frees_are_swept)
 		for (int j = 0; j < 100; j++)
 			again += w[i] == v[j];
 	}
-	ck_assert_int_eq(again, 100);
+	/* all but the slots of one span (the last one, with fewer remote
+	 * frees than the sweep threshold, 1 + 32/4 of its 32 objects, may wait
+	 * in the full list); an owner that never sweeps remote frees gets 0 */
+	ck_assert_int_ge(again, 100 - (1 + 32 / 4));
 	for (int i = 0; i < 2000; i++)
 		gm_free(w[i]);
 }
