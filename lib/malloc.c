@@ -325,6 +325,18 @@ void *gm_alloc_class_slow(spanclass_t spc)
 
 void *gm_alloc_slow(size_t size, int noscan)
 {
+	/* The common slow path first: a small size and a live thread cache
+	 * (which implies initialised, not initialising, not a degraded fork
+	 * child) -- only the cache needs refilling. */
+	mcache_t *c = mcache_tls;
+	if (LIKELY(size <= GM_MAX_SMALL_SIZE && c->live)) {
+		void *p = mcache_refill_alloc(c, spanclass_make(sizeclass_of(size), noscan));
+		if (LIKELY(p != NULL)) {
+			scavenge_maybe_start();
+			return p;
+		}
+		return gm_enomem();
+	}
 	if (UNLIKELY(gm_in_init))
 		return gm_boot_alloc(size, 16);
 	if (UNLIKELY(!gm_ensure_init()))
