@@ -72,8 +72,15 @@ void mcache_global_init(void)
 	mcache_key_ok = pthread_key_create(&mcache_key, mcache_thread_exit) == 0;
 }
 
+/* Sweep thresholds (docs/design.md, "When an owned full span is swept
+ * again"): the current span is swept again when 1/MCACHE_SWEEP_YIELD of it
+ * was freed; a full span becomes a refill candidate (partial) after
+ * 1/MCACHE_TRIGGER_YIELD of it was freed by the owner. */
 #ifndef MCACHE_SWEEP_YIELD
-#define MCACHE_SWEEP_YIELD 4
+#define MCACHE_SWEEP_YIELD 8
+#endif
+#ifndef MCACHE_TRIGGER_YIELD
+#define MCACHE_TRIGGER_YIELD 4
 #endif
 
 /* Would a sweep of s pay (Go sweeps once per GC cycle, so every sweep
@@ -95,9 +102,9 @@ static void mcache_set_trigger(mspan_t *s)
 {
 	switch (s->list) {
 	case SPAN_LIST_CACHE_FULL:
-		/* move to partial once a sweep would pay: 1/MCACHE_SWEEP_YIELD of
-		 * the span freed (a sweep costs the same for 1 slot or 100) */
-		s->free_trigger = (uint16_t)(s->nfree_local + 1 + s->nelems / MCACHE_SWEEP_YIELD);
+		/* move to partial once a sweep would pay: 1/MCACHE_TRIGGER_YIELD
+		 * of the span freed (a sweep costs the same for 1 slot or 100) */
+		s->free_trigger = (uint16_t)(s->nfree_local + 1 + s->nelems / MCACHE_TRIGGER_YIELD);
 		break;
 	case SPAN_LIST_CACHE_PARTIAL:
 		s->free_trigger = s->alloc_count;
