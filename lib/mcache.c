@@ -82,6 +82,10 @@ void mcache_global_init(void)
 #ifndef MCACHE_TRIGGER_YIELD
 #define MCACHE_TRIGGER_YIELD 4
 #endif
+/* Full spans a refill looks at (for remote frees) before asking mcentral. */
+#ifndef MCACHE_FULL_BUDGET
+#define MCACHE_FULL_BUDGET 4
+#endif
 
 /* Would a sweep of s pay (Go sweeps once per GC cycle, so every sweep
  * yields a cycle's worth of frees)?  At least 1/MCACHE_SWEEP_YIELD of the
@@ -196,7 +200,7 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 		mcache_set_trigger(s);
 		span_list_push(&c->full[spc], s);
 	}
-	for (unsigned budget = 4; budget > 0 && c->full[spc].n > 1; budget--) {
+	for (unsigned budget = MCACHE_FULL_BUDGET; budget > 0 && c->full[spc].n > 1; budget--) {
 		s = c->full[spc].head;
 		span_list_remove(&c->full[spc], s);
 		if (mcache_sweep_pays(s) && mspan_sweep(s) > 0) {
