@@ -17,7 +17,7 @@
 
 #define MCACHE_SPANSTRUCTS 8   /* cached span structs per bitmap kind */
 #define MCACHE_LARGE_SLOTS 8   /* freed large blocks kept for reuse */
-#define MCACHE_LARGE_MAX_BYTES ((size_t)32 << 20)
+#define MCACHE_LARGE_MAX_BYTES ((size_t)8 << 20) /* blocks <= half of it */
 
 /* All fields are owner-thread only unless said otherwise. */
 typedef struct mcache {

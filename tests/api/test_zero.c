@@ -10,7 +10,7 @@
  *   recycled_small   the same size class again, owner frees and frees by
  *                    another thread (remote bits)
  *   recycled_large   large blocks again: the thread's large cache (same
- *                    and slightly smaller size), the page heap (> 16 MiB),
+ *                    and slightly smaller size), the page heap (> 4 MiB),
  *                    a larger block over freed + fresh pages
  *   recycled_cross   dirty large blocks become small spans and back
  *   scavenged_trim   free, malloc_trim(0), calloc (small and large)
