@@ -33,12 +33,17 @@ void gm_free_slow(void *p, const char *call);
 
 static ALWAYS_INLINE void *gm_alloc(size_t size, int noscan)
 {
-	if (LIKELY(size <= GM_MAX_SMALL_SIZE)) {
-		spanclass_t spc = spanclass_make(sizeclass_of(size), noscan);
-		void *p = mcache_alloc_fast(mcache_tls, spc);
-		if (LIKELY(p != NULL))
-			return p;
-	}
+	/* Sizes up to 1 KiB first: one compare before the class table. */
+	unsigned sc;
+	if (LIKELY(size <= GM_SMALL_SIZE_MAX))
+		sc = sizeclass_class8[(size + GM_SMALL_SIZE_DIV - 1) / GM_SMALL_SIZE_DIV];
+	else if (size <= GM_MAX_SMALL_SIZE)
+		sc = sizeclass_of(size);
+	else
+		return gm_alloc_slow(size, noscan);
+	void *p = mcache_alloc_fast(mcache_tls, spanclass_make(sc, noscan));
+	if (LIKELY(p != NULL))
+		return p;
 	return gm_alloc_slow(size, noscan);
 }
 
