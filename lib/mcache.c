@@ -445,8 +445,11 @@ static size_t mcache_take_empty(span_list_t *l, mspan_t **out, unsigned *n,
 	while (s != NULL && *n < max) {
 		mspan_t *next = s->next;
 		looked++;
+		size_t live = mspan_live_count(s);
+		/* pairs with the release store of the owner's last free bit: its
+		 * earlier writes to s (the count) come before ours (the sweep) */
 		atomic_thread_fence(memory_order_acquire);
-		if (mspan_live_count(s) == 0) {
+		if (live == 0) {
 			span_list_remove(l, s);
 			s->list = SPAN_LIST_NONE;
 			out[(*n)++] = s;
