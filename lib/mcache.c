@@ -20,8 +20,11 @@
  * Free events: the fast free calls mcache_free_event when nfree_local
  * reaches free_trigger:
  *   CURRENT span:       free_trigger 0 (never; reuse happens at the sweep)
- *   CACHE_FULL span:    the next free (move it to partial)
+ *   CACHE_FULL span:    after 1/MCACHE_TRIGGER_YIELD of it was freed
+ *                       (move it to partial: a sweep would now pay)
  *   CACHE_PARTIAL span: alloc_count (every object freed: span is empty)
+ * (Spans of at most GM_LIFO_MAX_NELEMS objects take mcache_free_few, which
+ * may undo the last allocation instead.)
  * An empty non-current span goes back to mheap unless it is the only
  * partial span of its class (hysteresis: a malloc/free cycle around a span
  * boundary does not bounce pages through the heap lock).
@@ -35,8 +38,14 @@
  * the mcache.  A later allocation by another destructor creates a fresh
  * cache and registers the key again, so it is cleaned up in the next round.
  *
- * Locks: none for the owner's own state; the global cache list and the
- * mcache fixalloc are under mheap.lock.
+ * Idle caches (mcache_flush_idle, from the scavenger): the page cache and
+ * large blocks are guarded by idle_lock, the partial/full lists by span_lock
+ * (spin flags the owner takes only on slow paths); the scavenger try-locks
+ * them and takes the page cache, the large blocks and every listed span with
+ * no live object.  Current spans are never taken (docs/design.md).
+ *
+ * Locks: none for the owner's own current spans; idle_lock and span_lock as
+ * above; the global cache list and the mcache fixalloc are under mheap.lock.
  */
 #define _GNU_SOURCE
 #include "mcache.h"
