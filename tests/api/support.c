@@ -5,6 +5,7 @@
 #include "support.h"
 
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,6 +16,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <gomalloc.h>
 
 extern char **environ;
 
@@ -133,4 +136,23 @@ void expect_child_ok(const char *conf, const char *name)
 	              "child %s failed (exit %d): %s", name, WEXITSTATUS(r->status),
 	              why ? why + 13 : r->err);
 	free(r);
+}
+
+void add_case(Suite *s, const char *name, const TTest *t, int timeout)
+{
+	TCase *tc = tcase_create(name);
+	tcase_set_timeout(tc, timeout);
+	tcase_add_test(tc, t);
+	suite_add_tcase(s, tc);
+}
+
+void assert_runs_on_gomalloc(void)
+{
+	ck_assert_msg(dlsym(RTLD_DEFAULT, "gm_version") != NULL,
+	              "gm_version not found: the test is not running on gomalloc");
+	int (*kind_of)(const void *) = (int (*)(const void *))dlsym(RTLD_DEFAULT, "gm_kind_of");
+	ck_assert_ptr_nonnull(kind_of);
+	void *p = malloc(100);
+	ck_assert_int_eq(kind_of(p), GM_KIND_SCAN);
+	free(p);
 }

@@ -7,6 +7,7 @@
 #ifndef GM_TEST_SUPPORT_H
 #define GM_TEST_SUPPORT_H
 
+#include <check.h>
 #include <stddef.h>
 
 #ifdef GM_TEST_PRELOAD
@@ -58,6 +59,14 @@ void run_child(const char *conf, const char *name, int timeout_s, child_result_t
 /* run_child with a 45 s timeout; the Check case fails unless the child
  * exits 0 (its "FAIL-REASON: " line, if any, is the failure message). */
 void expect_child_ok(const char *conf, const char *name);
+
+/* A Check case of its own named name, holding test t, with a timeout in
+ * seconds. */
+void add_case(Suite *s, const char *name, const TTest *t, int timeout);
+
+/* Fails the Check case unless malloc is gomalloc's: gm_version resolves and
+ * gm_kind_of calls a fresh malloc block a scan block. */
+void assert_runs_on_gomalloc(void);
 
 #ifdef __cplusplus
 }

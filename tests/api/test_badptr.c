@@ -515,11 +515,7 @@ END_TEST
 
 START_TEST(test_runs_on_gomalloc)
 {
-	ck_assert_msg(dlsym(RTLD_DEFAULT, "gm_version") != NULL,
-	              "gm_version not found: the test is not running on gomalloc");
-	void *p = malloc(100);
-	ck_assert_int_eq(GM_FN(gm_kind_of)(p), GM_KIND_SCAN);
-	free(p);
+	assert_runs_on_gomalloc();
 }
 END_TEST
 

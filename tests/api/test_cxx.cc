@@ -434,25 +434,17 @@ START_TEST(test_thread_local_destructors_allocate)
 }
 END_TEST
 
-static void add(Suite *s, const char *name, const TTest *t, int timeout)
-{
-	TCase *tc = tcase_create(name);
-	tcase_set_timeout(tc, timeout);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 int main(void)
 {
 	Suite *s = suite_create("cxx");
-	add(s, "runs_on_gomalloc", test_runs_on_gomalloc, 10);
-	add(s, "aligned_new_delete", test_aligned_new_delete, 20);
-	add(s, "sized_delete_and_zero", test_sized_delete_and_zero, 20);
-	add(s, "nothrow_new_oom", test_nothrow_new_oom, 50);
-	add(s, "new_handler_frees_reserve", test_new_handler_frees_reserve, 50);
-	add(s, "new_handler_uninstalls_then_bad_alloc", test_new_handler_uninstalls_then_bad_alloc,
+	add_case(s, "runs_on_gomalloc", test_runs_on_gomalloc, 10);
+	add_case(s, "aligned_new_delete", test_aligned_new_delete, 20);
+	add_case(s, "sized_delete_and_zero", test_sized_delete_and_zero, 20);
+	add_case(s, "nothrow_new_oom", test_nothrow_new_oom, 50);
+	add_case(s, "new_handler_frees_reserve", test_new_handler_frees_reserve, 50);
+	add_case(s, "new_handler_uninstalls_then_bad_alloc", test_new_handler_uninstalls_then_bad_alloc,
 	    20);
-	add(s, "thread_local_destructors_allocate", test_thread_local_destructors_allocate, 30);
+	add_case(s, "thread_local_destructors_allocate", test_thread_local_destructors_allocate, 30);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

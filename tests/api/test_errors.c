@@ -57,13 +57,7 @@ static int check_fill(const void *p, size_t n, unsigned seed)
 
 START_TEST(test_runs_on_gomalloc)
 {
-	ck_assert_msg(dlsym(RTLD_DEFAULT, "gm_version") != NULL,
-	              "gm_version not found: the test is not running on gomalloc");
-	int (*kind_of)(const void *) = GM_FN(gm_kind_of);
-	ck_assert_ptr_nonnull(kind_of);
-	void *p = malloc(opq(40));
-	ck_assert_int_eq(kind_of(p), GM_KIND_SCAN);
-	free(p);
+	assert_runs_on_gomalloc();
 }
 END_TEST
 

@@ -123,11 +123,7 @@ static void *child_thread_fn(void *arg)
 
 START_TEST(test_runs_on_gomalloc)
 {
-	ck_assert_msg(dlsym(RTLD_DEFAULT, "gm_version") != NULL,
-	              "gm_version not found: the test is not running on gomalloc");
-	void *p = malloc(opq(100));
-	ck_assert_int_eq(GM_FN(gm_kind_of)(p), GM_KIND_SCAN);
-	free(p);
+	assert_runs_on_gomalloc();
 }
 END_TEST
 
@@ -651,23 +647,15 @@ START_TEST(test_fork_child_background_scavenger)
 }
 END_TEST
 
-static void add(Suite *s, const char *name, const TTest *t, int timeout)
-{
-	TCase *tc = tcase_create(name);
-	tcase_set_timeout(tc, timeout);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 static Suite *fork_suite(void)
 {
 	Suite *s = suite_create("fork");
-	add(s, "runs_on_gomalloc", test_runs_on_gomalloc, 10);
-	add(s, "fork_while_threads_hammer", test_fork_while_threads_hammer, 60);
-	add(s, "fork_with_stdio_threads", test_fork_with_stdio_threads, 60);
-	add(s, "fork_in_signal_handler", test_fork_in_signal_handler, 60);
-	add(s, "fork_child_scavenge_and_stats", test_fork_child_scavenge_and_stats, 60);
-	add(s, "fork_child_background_scavenger", test_fork_child_background_scavenger, 60);
+	add_case(s, "runs_on_gomalloc", test_runs_on_gomalloc, 10);
+	add_case(s, "fork_while_threads_hammer", test_fork_while_threads_hammer, 60);
+	add_case(s, "fork_with_stdio_threads", test_fork_with_stdio_threads, 60);
+	add_case(s, "fork_in_signal_handler", test_fork_in_signal_handler, 60);
+	add_case(s, "fork_child_scavenge_and_stats", test_fork_child_scavenge_and_stats, 60);
+	add_case(s, "fork_child_background_scavenger", test_fork_child_background_scavenger, 60);
 	return s;
 }
 

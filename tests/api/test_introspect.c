@@ -429,33 +429,21 @@ END_TEST
 
 START_TEST(test_runs_on_gomalloc)
 {
-	ck_assert_msg(dlsym(RTLD_DEFAULT, "gm_version") != NULL,
-	              "gm_version not found: the test is not running on gomalloc");
-	void *p = malloc(100);
-	ck_assert_int_eq(GM_FN(gm_kind_of)(p), GM_KIND_SCAN);
-	free(p);
+	assert_runs_on_gomalloc();
 }
 END_TEST
-
-static void add(Suite *s, const char *name, const TTest *t, int timeout)
-{
-	TCase *tc = tcase_create(name);
-	tcase_set_timeout(tc, timeout);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
 
 int main(void)
 {
 	Suite *s = suite_create("introspect");
-	add(s, "runs_on_gomalloc", test_runs_on_gomalloc, 10);
-	add(s, "mallinfo2_counts", test_mallinfo2_counts, 20);
-	add(s, "mallinfo_counts", test_mallinfo_counts, 20);
-	add(s, "mallinfo2_other_threads", test_mallinfo2_other_threads, 20);
-	add(s, "malloc_stats_layout", test_malloc_stats_layout, 20);
-	add(s, "malloc_info_xml", test_malloc_info_xml, 20);
-	add(s, "mallopt_params", test_mallopt_params, 20);
-	add(s, "malloc_trim_releases", test_malloc_trim_releases, 30);
+	add_case(s, "runs_on_gomalloc", test_runs_on_gomalloc, 10);
+	add_case(s, "mallinfo2_counts", test_mallinfo2_counts, 20);
+	add_case(s, "mallinfo_counts", test_mallinfo_counts, 20);
+	add_case(s, "mallinfo2_other_threads", test_mallinfo2_other_threads, 20);
+	add_case(s, "malloc_stats_layout", test_malloc_stats_layout, 20);
+	add_case(s, "malloc_info_xml", test_malloc_info_xml, 20);
+	add_case(s, "mallopt_params", test_mallopt_params, 20);
+	add_case(s, "malloc_trim_releases", test_malloc_trim_releases, 30);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

@@ -356,28 +356,16 @@ END_TEST
 
 START_TEST(test_runs_on_gomalloc)
 {
-	ck_assert_msg(dlsym(RTLD_DEFAULT, "gm_version") != NULL,
-	              "gm_version not found: the test is not running on gomalloc");
-	void *p = malloc(100);
-	ck_assert_int_eq(GM_FN(gm_kind_of)(p), GM_KIND_SCAN);
-	free(p);
+	assert_runs_on_gomalloc();
 }
 END_TEST
-
-static void add(Suite *s, const char *name, const TTest *t, int timeout)
-{
-	TCase *tc = tcase_create(name);
-	tcase_set_timeout(tc, timeout);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
 
 int main(void)
 {
 	Suite *s = suite_create("oom");
-	add(s, "runs_on_gomalloc", test_runs_on_gomalloc, 10);
-	add(s, "oom_every_function", test_oom_every_function, 60);
-	add(s, "oom_threads", test_oom_threads, 60);
+	add_case(s, "runs_on_gomalloc", test_runs_on_gomalloc, 10);
+	add_case(s, "oom_every_function", test_oom_every_function, 60);
+	add_case(s, "oom_threads", test_oom_threads, 60);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

@@ -43,11 +43,7 @@ static gm_stats_t heap_stats(void)
 
 START_TEST(test_runs_on_gomalloc)
 {
-	ck_assert_msg(dlsym(RTLD_DEFAULT, "gm_version") != NULL,
-	              "gm_version not found: the test is not running on gomalloc");
-	void *p = malloc(100);
-	ck_assert_int_eq(GM_FN(gm_kind_of)(p), GM_KIND_SCAN);
-	free(p);
+	assert_runs_on_gomalloc();
 }
 END_TEST
 
@@ -445,22 +441,14 @@ START_TEST(test_producer_consumer_long_lived)
 }
 END_TEST
 
-static void add(Suite *s, const char *name, const TTest *t, int timeout)
-{
-	TCase *tc = tcase_create(name);
-	tcase_set_timeout(tc, timeout);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
-	add(s, "runs_on_gomalloc", test_runs_on_gomalloc, 10);
-	add(s, "short_lived_threads_rss_flat", test_short_lived_threads_rss_flat, 60);
-	add(s, "alloc_in_key_destructors", test_alloc_in_key_destructors, 60);
-	add(s, "producer_consumer_bounded", test_producer_consumer_bounded, 60);
-	add(s, "producer_consumer_long_lived", test_producer_consumer_long_lived, 60);
+	add_case(s, "runs_on_gomalloc", test_runs_on_gomalloc, 10);
+	add_case(s, "short_lived_threads_rss_flat", test_short_lived_threads_rss_flat, 60);
+	add_case(s, "alloc_in_key_destructors", test_alloc_in_key_destructors, 60);
+	add_case(s, "producer_consumer_bounded", test_producer_consumer_bounded, 60);
+	add_case(s, "producer_consumer_long_lived", test_producer_consumer_long_lived, 60);
 	return s;
 }
 
