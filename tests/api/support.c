@@ -138,6 +138,20 @@ void expect_child_ok(const char *conf, const char *name)
 	free(r);
 }
 
+double mib(size_t bytes)
+{
+	return (double)bytes / (double)(1 << 20);
+}
+
+uint64_t xorshift64(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *state = x;
+}
+
 void add_case(Suite *s, const char *name, const TTest *t, int timeout)
 {
 	TCase *tc = tcase_create(name);

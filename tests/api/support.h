@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef GM_TEST_PRELOAD
 #include <dlfcn.h>
@@ -41,6 +42,13 @@ double now_s(void);
 
 /* Resident set size of this process in bytes (0 if unreadable). */
 size_t rss_bytes(void);
+
+/* Bytes as MiB, for messages. */
+double mib(size_t bytes);
+
+/* Marsaglia's xorshift64: the next pseudo-random number of *state
+ * (nonzero). */
+uint64_t xorshift64(uint64_t *state);
 
 /* A re-executed child: exit status, stdout and stderr, wall time. */
 typedef struct child_result {

@@ -54,19 +54,10 @@
 #define TURNOVER ((size_t)4 << 30)
 #define NSLOTS 14
 
-static double mib(size_t b)
-{
-	return (double)b / (double)MiB;
-}
-
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 static uint64_t rng(void)
 {
-	uint64_t x = rng_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
+	return xorshift64(&rng_state);
 }
 
 typedef int (*gm_stats_fn_t)(gm_stats_t *);

@@ -60,19 +60,10 @@
 /* ------------------------------------------------------------------ */
 /* helpers shared by the child cases                                  */
 
-static double mib(size_t b)
-{
-	return (double)b / (double)MiB;
-}
-
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rng(void)
 {
-	uint64_t x = rng_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
+	return xorshift64(&rng_state);
 }
 
 static size_t rnd_range(size_t lo, size_t hi)

@@ -42,18 +42,10 @@
 static _Atomic(uintptr_t) slots[SLOTS];
 static _Atomic int bad, stop;
 
-static uint64_t xorshift(uint64_t *r)
-{
-	*r ^= *r << 13;
-	*r ^= *r >> 7;
-	*r ^= *r << 17;
-	return *r;
-}
-
 /* [size:4][tag:1][tag x (size - 5)] */
 static unsigned char *block_new(uint64_t *r)
 {
-	uint64_t x = xorshift(r);
+	uint64_t x = xorshift64(r);
 	uint32_t n = (uint32_t)(8 + x % 600);
 	unsigned char *p = malloc(n);
 	if (p == NULL) {
@@ -93,17 +85,17 @@ static void *worker(void *arg)
 		if (nown < NOWN) {
 			own[nown++] = block_new(&r);
 		} else {
-			int k = (int)(xorshift(&r) % NOWN);
+			int k = (int)(xorshift64(&r) % NOWN);
 			block_free(own[k]);
 			own[k] = own[--nown];
 		}
-		unsigned s = (unsigned)(xorshift(&r) % SLOTS);
+		unsigned s = (unsigned)(xorshift64(&r) % SLOTS);
 		uintptr_t old = atomic_exchange(&slots[s], (uintptr_t)block_new(&r));
 		block_free((unsigned char *)old);
 		if ((it & 0xfffff) == 0xfffff) {
 			while (nown > 0)
 				block_free(own[--nown]);
-			usleep(300000 + (unsigned)(xorshift(&r) % 200000));
+			usleep(300000 + (unsigned)(xorshift64(&r) % 200000));
 		}
 	}
 	while (nown > 0)
