@@ -305,18 +305,22 @@ static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
 
 void *gm_alloc_class_slow(spanclass_t spc)
 {
-	if (UNLIKELY(gm_in_init))
-		return gm_boot_alloc(sizeclass_size[spanclass_sizeclass(spc)], 16);
-	if (UNLIKELY(gm_degraded))
-		return gm_degraded_alloc(sizeclass_size[spanclass_sizeclass(spc)], 16);
-	if (!gm_ensure_init())
-		return gm_enomem();
-	mcache_t *c = mcache_get();
-	if (c == NULL)
-		return gm_enomem();
-	void *p = mcache_alloc_fast(c, spc);
-	if (p == NULL)
-		p = mcache_refill_alloc(c, spc);
+	/* The common case first: a live thread cache (which implies
+	 * initialised, not initialising, not a degraded fork child) only needs
+	 * refilling. */
+	mcache_t *c = mcache_tls;
+	if (UNLIKELY(!c->live)) {
+		if (UNLIKELY(gm_in_init))
+			return gm_boot_alloc(sizeclass_size[spanclass_sizeclass(spc)], 16);
+		if (UNLIKELY(gm_degraded))
+			return gm_degraded_alloc(sizeclass_size[spanclass_sizeclass(spc)], 16);
+		if (!gm_ensure_init())
+			return gm_enomem();
+		c = mcache_get(); /* a new cache: every class empty, so refill */
+		if (c == NULL)
+			return gm_enomem();
+	}
+	void *p = mcache_refill_alloc(c, spc);
 	if (p == NULL)
 		return gm_enomem();
 	scavenge_maybe_start();
@@ -325,18 +329,10 @@ void *gm_alloc_class_slow(spanclass_t spc)
 
 void *gm_alloc_slow(size_t size, int noscan)
 {
-	/* The common slow path first: a small size and a live thread cache
-	 * (which implies initialised, not initialising, not a degraded fork
-	 * child) -- only the cache needs refilling. */
-	mcache_t *c = mcache_tls;
-	if (LIKELY(size <= GM_MAX_SMALL_SIZE && c->live)) {
-		void *p = mcache_refill_alloc(c, spanclass_make(sizeclass_of(size), noscan));
-		if (LIKELY(p != NULL)) {
-			scavenge_maybe_start();
-			return p;
-		}
-		return gm_enomem();
-	}
+	/* A small size with a live thread cache: straight to the refill (the
+	 * checks below are for a thread or process that is not set up). */
+	if (LIKELY(size <= GM_MAX_SMALL_SIZE && mcache_tls->live))
+		return gm_alloc_class_slow(spanclass_make(sizeclass_of(size), noscan));
 	if (UNLIKELY(gm_in_init))
 		return gm_boot_alloc(size, 16);
 	if (UNLIKELY(!gm_ensure_init()))

@@ -36,7 +36,7 @@ static ALWAYS_INLINE void *gm_alloc(size_t size, int noscan)
 	/* Sizes up to 1 KiB first: one compare before the class table. */
 	unsigned sc;
 	if (LIKELY(size <= GM_SMALL_SIZE_MAX))
-		sc = sizeclass_class8[(size + GM_SMALL_SIZE_DIV - 1) / GM_SMALL_SIZE_DIV];
+		sc = sizeclass_of_upto1k(size);
 	else if (size <= GM_MAX_SMALL_SIZE)
 		sc = sizeclass_of(size);
 	else

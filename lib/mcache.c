@@ -252,10 +252,7 @@ void mcache_free_few(mspan_t *s, void *p)
 		s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
 		return;
 	}
-	unsigned n = ++s->nfree_local; /* count first: see mcache_free_fast */
-	__atomic_store_n(&s->free_bits[idx >> 6], s->free_bits[idx >> 6] | bit, __ATOMIC_RELEASE);
-	if (n == s->free_trigger)
-		mcache_free_event(s);
+	mcache_free_mark(s, &s->free_bits[idx >> 6], s->free_bits[idx >> 6] | bit);
 }
 
 static void mcache_free_event_locked(mcache_t *c, mspan_t *s);

@@ -41,6 +41,19 @@ static ALWAYS_INLINE void *mcache_alloc_fast(mcache_t *c, spanclass_t spc)
 /* Outcome of a fast free. */
 enum { FREE_DONE = 0, FREE_SLOW = 1 };
 
+/* The owner's free of a slot of s: word is *fw with the slot's bit set.
+ * The count first, the free bit last (a release store: a plain mov on
+ * x86): once the bit shows, this thread writes s no more, so the scavenger
+ * may take a span whose bits say it has no live object (mcache_flush_idle);
+ * mcache_free_event rechecks the owner. */
+static ALWAYS_INLINE void mcache_free_mark(mspan_t *s, uint64_t *fw, uint64_t word)
+{
+	unsigned n = ++s->nfree_local;
+	__atomic_store_n(fw, word, __ATOMIC_RELEASE);
+	if (UNLIKELY(n == s->free_trigger))
+		mcache_free_event(s);
+}
+
 /* Free p if it is a small object of a span this thread owns; otherwise
  * FREE_SLOW (another thread's span, a large block, or a bad pointer).
  * Written to keep few values live (no callee-saved register is spilled on
@@ -69,14 +82,7 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 		mcache_free_few(s, p);
 		return FREE_DONE;
 	}
-	/* The count first, the free bit last (a release store: a plain mov on
-	 * x86): once the bit shows, this thread writes s no more, so the
-	 * scavenger may take a span whose bits say it has no live object
-	 * (mcache_flush_idle); mcache_free_event rechecks the owner. */
-	unsigned n = ++s->nfree_local;
-	__atomic_store_n(fw, fword | bit, __ATOMIC_RELEASE);
-	if (UNLIKELY(n == s->free_trigger))
-		mcache_free_event(s);
+	mcache_free_mark(s, fw, fword | bit);
 	return FREE_DONE;
 }
 

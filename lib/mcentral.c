@@ -95,20 +95,10 @@ void mcentral_init(void)
 	}
 }
 
-/* Mask of the bits of word w that are below index `below`. */
-static inline uint64_t mask_below(size_t w, size_t below)
-{
-	size_t lo = w * 64;
-	if (below >= lo + 64)
-		return ~0ull;
-	if (below <= lo)
-		return 0;
-	return (1ull << (below - lo)) - 1;
-}
-
+/* Mask of the bits of word w that stand for objects of the span. */
 static inline uint64_t mask_valid(size_t w, size_t nelems)
 {
-	return mask_below(w, nelems);
+	return mspan_mask_below(w, nelems);
 }
 
 COLD static void mspan_report_double_free(mspan_t *s, size_t idx)
@@ -135,7 +125,7 @@ size_t mspan_sweep(mspan_t *s)
 			                             memory_order_acquire);
 		uint64_t f = s->free_bits[w];
 		s->free_bits[w] = 0;
-		uint64_t a = ab[w] | mask_below(w, s->freeindex);
+		uint64_t a = ab[w] | mspan_mask_below(w, s->freeindex);
 		if (UNLIKELY((f & r) != 0))
 			mspan_report_double_free(s, w * 64 + (size_t)__builtin_ctzll(f & r));
 		uint64_t gone = (f | r) & a;
@@ -211,7 +201,7 @@ size_t mspan_live_count(mspan_t *s)
 		uint64_t valid = mask_valid(w, s->nelems);
 		if (valid == 0)
 			break;
-		uint64_t a = mspan_alloc_bits(s)[w] | mask_below(w, s->freeindex);
+		uint64_t a = mspan_alloc_bits(s)[w] | mspan_mask_below(w, s->freeindex);
 		a &= ~s->free_bits[w];
 		a &= ~atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed);
 		live += gm_popcount64(a & valid);

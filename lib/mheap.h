@@ -90,13 +90,22 @@ static ALWAYS_INLINE uint64_t *mspan_alloc_bits(mspan_t *s) { return s->bits; }
 static ALWAYS_INLINE size_t mspan_nwords(const mspan_t *s) { return (size_t)1 << s->nwords_log2; }
 static ALWAYS_INLINE int mspan_is_large(const mspan_t *s) { return (s->spanclass >> 1) == 0; }
 
+/* Mask of the bits of bitmap word w that stand for indices below `below`. */
+static inline uint64_t mspan_mask_below(size_t w, size_t below)
+{
+	size_t lo = w * 64;
+	if (below >= lo + 64)
+		return ~0ull;
+	if (below <= lo)
+		return 0;
+	return (1ull << (below - lo)) - 1;
+}
+
 /* The free slots of bitmap word w that exist (w * 64 + i < nelems), as
  * alloc_cache holds them when freeindex = w * 64. */
 static inline uint64_t mspan_load_cache(const mspan_t *s, size_t w)
 {
-	uint64_t free = ~s->bits[w];
-	size_t left = (size_t)s->nelems - w * 64;
-	return left >= 64 ? free : free & ((1ull << left) - 1);
+	return ~s->bits[w] & mspan_mask_below(w, s->nelems);
 }
 
 #define MHEAP_SPAN_KINDS 5  /* bitmap words 1, 2, 4, 8, 16 */

@@ -24,12 +24,17 @@ extern const uint32_t sizeclass_divmagic[GM_NUM_SIZE_CLASSES];
  * so every block > 8 bytes is 16-byte aligned; 8: Go's exact mapping. */
 void sizeclass_init(unsigned min_align);
 
+/* Size class for size <= GM_SMALL_SIZE_MAX (1 KiB; 0 maps to class 1). */
+static ALWAYS_INLINE unsigned sizeclass_of_upto1k(size_t size)
+{
+	return sizeclass_class8[(size + GM_SMALL_SIZE_DIV - 1) / GM_SMALL_SIZE_DIV];
+}
+
 /* Size class for 1 <= size <= GM_MAX_SMALL_SIZE (0 maps to class 1). */
 static ALWAYS_INLINE unsigned sizeclass_of(size_t size)
 {
 	if (LIKELY(size <= GM_SMALL_SIZE_MAX))
-		return sizeclass_class8[(size + GM_SMALL_SIZE_DIV - 1) /
-		                        GM_SMALL_SIZE_DIV];
+		return sizeclass_of_upto1k(size);
 	return sizeclass_class128[(size - GM_SMALL_SIZE_MAX +
 	                           GM_LARGE_SIZE_DIV - 1) / GM_LARGE_SIZE_DIV];
 }
