@@ -490,8 +490,8 @@ void *gm_calloc(size_t nmemb, size_t size, int noscan)
 	}
 	spanclass_t spc = spanclass_make(sizeclass_of(total), noscan);
 	mcache_t *c = mcache_tls;
-	mspan_t *cur = c->alloc[spc];
-	void *p = mcache_alloc_fast(c, spc);
+	mspan_t *cur;
+	void *p = mcache_alloc_fast_from(c, spc, &cur);
 	if (LIKELY(p != NULL)) {
 		/* fast path: the block came from the current span, whose
 		 * needzero sits on the line malloc just read */

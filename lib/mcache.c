@@ -42,10 +42,14 @@
  * large blocks are guarded by idle_lock, the partial/full lists by span_lock
  * (spin flags the owner takes only on slow paths); the scavenger try-locks
  * them and takes the page cache, the large blocks and every listed span with
- * no live object.  Current spans are never taken (docs/design.md).
+ * no live object.  Current spans with no live object are taken through a
+ * handshake (mcache_take_current): the owner stores the class it is about
+ * to read in alloc_spc, the scavenger empties the slot, runs membarrier
+ * and puts back the span of the class in alloc_spc (docs/design.md).
  *
- * Locks: none for the owner's own current spans; idle_lock and span_lock as
- * above; the global cache list and the mcache fixalloc are under mheap.lock.
+ * Locks: none for the owner's reads of its current spans (writes to alloc[]
+ * are under span_lock); idle_lock and span_lock as above; the global cache
+ * list and the mcache fixalloc are under mheap.lock.
  */
 #define _GNU_SOURCE
 #include "mcache.h"
@@ -178,8 +182,11 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 			return NULL;
 	}
 	mcache_note_use(c);
-	mspan_t *s = c->alloc[spc];
+	mcache_note_alloc_spc(c, spc);
+	mspan_t *s;
 	size_t idx;
+retry:
+	s = c->alloc[spc];
 	if (s != &mcache_empty_span) {
 		idx = mspan_next_free_index(s);
 		if (idx < s->nelems)
@@ -188,16 +195,22 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 			idx = mspan_next_free_index(s);
 			return mcache_take(s, idx);
 		}
-		/* the lists are shared with the scavenger (span_lock); the
-		 * current span is not */
-		c->alloc[spc] = &mcache_empty_span;
+		/* the lists and alloc[] writes are shared with the scavenger
+		 * (span_lock); this span is not: alloc_spc keeps it off */
 		mcache_spin_lock(&c->span_lock);
+		c->alloc[spc] = &mcache_empty_span;
 		s->alloc_count = s->nelems; /* exhausted: every slot allocated or taken */
 		s->list = SPAN_LIST_CACHE_FULL;
 		mcache_set_trigger(s);
 		span_list_push(&c->full[spc], s);
 	} else {
 		mcache_spin_lock(&c->span_lock);
+		if (c->alloc[spc] != &mcache_empty_span) {
+			/* the scavenger looked at our current span and put it
+			 * back (mcache_take_current) */
+			mcache_spin_unlock(&c->span_lock);
+			goto retry;
+		}
 	}
 	while ((s = span_list_pop(&c->partial[spc])) != NULL) {
 		if (mspan_sweep(s) > 0) {
@@ -224,22 +237,26 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 	s = mcentral_cache_span(c, spc);
 	if (s == NULL)
 		return NULL;
+	mcache_spin_lock(&c->span_lock);
 	mcache_make_current(c, spc, s);
+	mcache_spin_unlock(&c->span_lock);
 	idx = mspan_next_free_index(s);
 	if (UNLIKELY(idx >= s->nelems))
 		return NULL; /* cannot happen: mcentral hands out spans with room */
 	return mcache_take(s, idx);
 }
 
-void mcache_free_few(mspan_t *s, void *p)
+void mcache_free_few(mcache_t *c, mspan_t *s, void *p)
 {
+	spanclass_t spc = s->spanclass;
+	mcache_note_alloc_spc(c, spc); /* before the read of alloc[spc] */
 	uint32_t idx = sizeclass_objindex(s->divmagic, (uintptr_t)p - s->base);
 	uint64_t bit = 1ull << (idx & 63);
 	unsigned fi = s->freeindex;
 	unsigned fi_opaque = fi;
 	__asm__("" : "+r"(fi_opaque)); /* the compiler must not prove it is idx + 1 */
-	if (idx + 1 == fi && (s->bits[idx >> 6] & bit) == 0 &&
-	    s->free_trigger == 0 && (idx & 63) != 63) {
+	if (idx + 1 == fi && c->alloc[spc] == s && (s->bits[idx >> 6] & bit) == 0 &&
+	    (idx & 63) != 63) {
 		/* LIFO: the last object taken from this span comes straight back
 		 * (undo the allocation: its slot is bit 0 of alloc_cache again).
 		 * freeindex - 1, not idx: idx comes from the pointer, which comes
@@ -465,11 +482,62 @@ static size_t mcache_take_empty(span_list_t *l, mspan_t **out, unsigned *n,
 	return looked;
 }
 
+/* Under c's span_lock: move the current spans with no live object to
+ * out[] (the handshake of docs/design.md, "Idle thread caches").  The
+ * owner's malloc fast path reads alloc[spc] and writes the span without a
+ * lock, after storing spc in alloc_spc.  Each candidate's slot is emptied,
+ * then a membarrier makes every running thread execute a full barrier:
+ * either the owner's alloc_spc store is visible now, or its later read of
+ * alloc[spc] sees the empty slot (a Dekker pair whose owner half costs
+ * one plain store).  A candidate of the class in alloc_spc goes back (the
+ * owner may be between its read and its writes, or in the refill, which
+ * rereads alloc[] under span_lock); any other is stable and is taken if it
+ * still has no live object.  The owner's current span of the class it
+ * used last is therefore never taken. */
+static bool mcache_no_membarrier; /* under mheap.lock */
+
+static unsigned mcache_take_current(mcache_t *c, mspan_t **out, unsigned *n,
+                                    unsigned max)
+{
+	mspan_t *cand[GM_NUM_SPAN_CLASSES];
+	spanclass_t cand_spc[GM_NUM_SPAN_CLASSES];
+	unsigned ncand = 0, took = 0;
+	if (mcache_no_membarrier)
+		return 0;
+	uint32_t busy = atomic_load_explicit(&c->alloc_spc, memory_order_relaxed);
+	for (unsigned spc = 0; spc < GM_NUM_SPAN_CLASSES && *n + ncand < max; spc++) {
+		mspan_t *s = __atomic_load_n(&c->alloc[spc], __ATOMIC_RELAXED);
+		/* a first look, racing with the owner: confirmed below */
+		if (s == &mcache_empty_span || spc == busy || mspan_live_count(s) != 0)
+			continue;
+		__atomic_store_n(&c->alloc[spc], &mcache_empty_span, __ATOMIC_RELAXED);
+		cand[ncand] = s;
+		cand_spc[ncand++] = (spanclass_t)spc;
+	}
+	if (ncand == 0)
+		return 0;
+	bool fenced = os_membarrier();
+	if (!fenced)
+		mcache_no_membarrier = true; /* never again: current spans stay */
+	busy = atomic_load_explicit(&c->alloc_spc, memory_order_relaxed);
+	for (unsigned i = 0; i < ncand; i++) {
+		mspan_t *s = cand[i];
+		if (fenced && cand_spc[i] != busy && mspan_live_count(s) == 0) {
+			s->list = SPAN_LIST_NONE;
+			out[(*n)++] = s;
+			took++;
+			continue;
+		}
+		__atomic_store_n(&c->alloc[cand_spc[i]], s, __ATOMIC_RELAXED);
+	}
+	return took;
+}
+
 bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
 {
 	mspan_t *spans[4 * MCACHE_LARGE_SLOTS];
 	static mspan_t *taken[SPAN_TAKE_MAX]; /* under scav_lock (one tick at a time) */
-	unsigned n = 0, ntaken = 0;
+	unsigned n = 0, ntaken = 0, ncurrent = 0;
 	size_t looked = 0;
 	bool pending = false;
 	/* Taking spans means mcentral and mheap locks: not from an inline tick
@@ -518,6 +586,7 @@ bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
 			looked += mcache_take_empty(&c->partial[spc], taken, &ntaken, SPAN_TAKE_MAX);
 			looked += mcache_take_empty(&c->full[spc], taken, &ntaken, SPAN_TAKE_MAX);
 		}
+		ncurrent += mcache_take_current(c, taken, &ntaken, SPAN_TAKE_MAX);
 		for (unsigned i = before; i < ntaken; i++)
 			atomic_store_explicit(&taken[i]->owner, NULL, memory_order_release);
 		mcache_spin_unlock(&c->span_lock);
@@ -538,8 +607,8 @@ bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
 	for (unsigned i = 0; i < ntaken; i++)
 		mcentral_uncache_span(taken[i]);
 	if (ntaken > 0 && gm_opt.verbose)
-		gm_message("scavenger: took %u spans with no live object from idle thread caches",
-		           ntaken);
+		gm_message("scavenger: took %u spans with no live object from idle thread caches "
+		           "(%u current)", ntaken, ncurrent);
 	return pending;
 }
 

@@ -21,7 +21,14 @@
 
 /* All fields are owner-thread only unless said otherwise. */
 typedef struct mcache {
-	/* Current span per span class; &mcache_empty_span when none. */
+	/* The span class whose alloc[] slot the owner read last (stored by
+	 * the malloc fast path before it reads alloc[spc], by the refill and by
+	 * the few-object free): the scavenger never takes that class's current
+	 * span (mcache_flush_idle, docs/design.md "Idle thread caches"). */
+	_Atomic uint32_t alloc_spc;
+	/* Current span per span class; &mcache_empty_span when none.  The
+	 * owner reads it without a lock; writes by the owner's slow paths and
+	 * by the scavenger are under span_lock. */
 	mspan_t *alloc[GM_NUM_SPAN_CLASSES];
 	span_list_t partial[GM_NUM_SPAN_CLASSES]; /* owned, with local frees */
 	span_list_t full[GM_NUM_SPAN_CLASSES];    /* owned, no known free slot */
@@ -79,6 +86,15 @@ static inline void mcache_spin_unlock(_Atomic uint32_t *l)
 static inline void mcache_idle_lock(mcache_t *c) { mcache_spin_lock(&c->idle_lock); }
 static inline void mcache_idle_unlock(mcache_t *c) { mcache_spin_unlock(&c->idle_lock); }
 
+/* Owner: about to read alloc[spc] (a plain store; the compiler may not
+ * move the read above it, the CPU may: the scavenger's membarrier covers
+ * that). */
+static ALWAYS_INLINE void mcache_note_alloc_spc(mcache_t *c, spanclass_t spc)
+{
+	atomic_store_explicit(&c->alloc_spc, spc, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
 /* Owner: note a slow-path event (a plain relaxed store, no RMW). */
 static inline void mcache_note_use(mcache_t *c)
 {
@@ -101,9 +117,9 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc);
 /* The owner's free reached s->free_trigger (owner = the calling thread's
  * cache, read from s). */
 void mcache_free_event(mspan_t *s);
-/* The owner's free of p, a valid, allocated object of s, a span of at
- * most GM_LIFO_MAX_NELEMS objects: LIFO undo or a plain free. */
-void mcache_free_few(mspan_t *s, void *p);
+/* The owner's (c's) free of p, a valid, allocated object of s, a span of
+ * at most GM_LIFO_MAX_NELEMS objects: LIFO undo or a plain free. */
+void mcache_free_few(mcache_t *c, mspan_t *s, void *p);
 /* Called with the thread's cache when it exits: everything goes back. */
 void mcache_destroy(mcache_t *c);
 /* Give the cache's large blocks back to mheap (owner thread). */

@@ -7,6 +7,7 @@
  * of a span with no free trigger, i.e. the current span) rewinds freeindex
  * and alloc_cache instead of setting a free bit, so malloc/free pairs and
  * stack-like use never reach the sweep, whatever the size class.
+ * (Spans of at most 4 objects only: mcache_free_few.)
  */
 #ifndef GM_MCACHE_INLINE_H
 #define GM_MCACHE_INLINE_H
@@ -16,10 +17,15 @@
 #include "sizeclass.h"
 
 /* Allocate one object of span class spc from the thread's current span,
- * or NULL when that needs the slow path (Go's nextFreeFast). */
-static ALWAYS_INLINE void *mcache_alloc_fast(mcache_t *c, spanclass_t spc)
+ * or NULL when that needs the slow path (Go's nextFreeFast); *from is the
+ * span it came from.  The one store before the read of alloc[spc] tells
+ * the scavenger which current span it must not take. */
+static ALWAYS_INLINE void *mcache_alloc_fast_from(mcache_t *c, spanclass_t spc,
+                                                  mspan_t **from)
 {
+	mcache_note_alloc_spc(c, spc);
 	mspan_t *s = c->alloc[spc];
+	*from = s;
 	uint64_t ac = s->alloc_cache;
 	if (UNLIKELY(ac == 0))
 		return NULL;
@@ -33,6 +39,12 @@ static ALWAYS_INLINE void *mcache_alloc_fast(mcache_t *c, spanclass_t spc)
 	if (p == NULL)
 		__builtin_unreachable(); /* lets callers drop their NULL test */
 	return p;
+}
+
+static ALWAYS_INLINE void *mcache_alloc_fast(mcache_t *c, spanclass_t spc)
+{
+	mspan_t *from;
+	return mcache_alloc_fast_from(c, spc, &from);
 }
 
 
@@ -79,7 +91,7 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 	if ((uint16_t)idx >= s->freeindex && (s->bits[idx >> 6] & bit) == 0)
 		return FREE_SLOW;
 	if (UNLIKELY(s->nelems <= GM_LIFO_MAX_NELEMS)) {
-		mcache_free_few(s, p);
+		mcache_free_few(c, s, p);
 		return FREE_DONE;
 	}
 	mcache_free_mark(s, fw, fword | bit);

@@ -159,6 +159,21 @@ int os_gettid(void)
 	return (int)syscall(SYS_gettid);
 }
 
+bool os_membarrier(void)
+{
+	/* linux/membarrier.h values, stable ABI since Linux 4.14 */
+	enum { MB_PRIVATE_EXPEDITED = 1 << 3, MB_REGISTER_PRIVATE_EXPEDITED = 1 << 4 };
+	int saved = errno;
+	if (syscall(SYS_membarrier, MB_PRIVATE_EXPEDITED, 0, 0) == 0)
+		return true;
+	/* not registered yet (EPERM; a forked child starts unregistered) */
+	bool ok = errno == EPERM &&
+	          syscall(SYS_membarrier, MB_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 &&
+	          syscall(SYS_membarrier, MB_PRIVATE_EXPEDITED, 0, 0) == 0;
+	errno = saved;
+	return ok;
+}
+
 /* Read a small file into buf without stdio (stdio allocates). */
 static ssize_t read_small_file(const char *path, char *buf, size_t cap)
 {

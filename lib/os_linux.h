@@ -40,6 +40,10 @@ uint64_t os_nanotime(void);
 void os_sleep_ns(uint64_t ns);
 /* Thread id (gettid). */
 int os_gettid(void);
+/* A memory barrier on every running thread of this process (membarrier
+ * PRIVATE_EXPEDITED; registered on first use, and again after fork).
+ * False where the kernel or a seccomp filter refuses it. */
+bool os_membarrier(void);
 /* Number of online CPUs (sysconf without allocating). */
 int os_ncpu(void);
 /* Resident set size of this process in bytes (/proc/self/statm), 0 if unknown. */

@@ -23,6 +23,10 @@
  * main frees them all, the thread stays alive and idle; its spans must go
  * back (or, with cache_idle_ms:0, stay), and it must allocate correctly
  * afterwards (idle_owner_main).
+ * idle-current / idle-current-off: 32 threads each allocate ~7 KiB of every
+ * small size class (one current span per class), free it all themselves,
+ * and stay alive and idle; their current spans must go back (or stay)
+ * (idle_current_main).
  * The live size is the sum of malloc_usable_size of the live blocks.
  *
  * Built twice: linked with libgomalloc (test_rss) and without it
@@ -333,6 +337,125 @@ static int idle_owner_main(const char *mode)
 /* ------------------------------------------------------------------ */
 /* the child                                                          */
 
+/* idle-current: every thread keeps one current span per class it used,
+ * each with no live object.  RSS must fall below baseline + a third of
+ * what the threads pinned within 8 s (cache_idle_ms 2 s, then the pages
+ * age like any free page); with cache_idle_ms:0 it must stay above three
+ * quarters of it for 4 s, so the case can fail. */
+#define CUR_THREADS 32
+static pthread_barrier_t cur_bar;
+static _Atomic int cur_ok = 1;
+
+static void *cur_thread(void *arg)
+{
+	(void)arg;
+	static __thread void *own[2048];
+	size_t n = 0;
+	/* the largest class first: the class used last (kept, alloc_spc) is
+	 * a small one */
+	for (size_t size = 32768; size >= 8 && n < 2000;) {
+		size_t bytes = 0, cls = 0;
+		do {
+			void *p = malloc(size);
+			if (p == NULL) {
+				cur_ok = 0;
+				break;
+			}
+			memset(p, 0x3c, size);
+			own[n++] = p;
+			bytes += size;
+			cls = malloc_usable_size(p);
+		} while (bytes + size <= 7 * 1024 && n < 2000);
+		if (cls == 0)
+			break;
+		/* the next smaller class: sizes below this class's object
+		 * size minus one may still land in it, step down until not */
+		size_t next = size - 1;
+		while (next >= 8) {
+			void *q = malloc(next);
+			size_t u = malloc_usable_size(q);
+			free(q);
+			if (u < cls)
+				break;
+			next--;
+		}
+		size = next;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(own[i]);
+	pthread_barrier_wait(&cur_bar); /* allocated and freed */
+	pthread_barrier_wait(&cur_bar); /* main measured: allocate again */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *p = malloc(64);
+		memset(p, (int)i, 64);
+		own[i] = p;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (((unsigned char *)own[i])[63] != (unsigned char)i)
+			cur_ok = 0;
+		free(own[i]);
+	}
+	return NULL;
+}
+
+static int idle_current_main(const char *mode)
+{
+	int off = strcmp(mode, "idle-current-off") == 0;
+	size_t base = rss_bytes();
+	pthread_t th[CUR_THREADS];
+	pthread_barrier_init(&cur_bar, NULL, CUR_THREADS + 1);
+	for (int i = 0; i < CUR_THREADS; i++)
+		if (pthread_create(&th[i], NULL, cur_thread, NULL) != 0) {
+			printf("FAIL-REASON: pthread_create failed\n");
+			return 1;
+		}
+	pthread_barrier_wait(&cur_bar);
+	double t1 = now_s();
+	size_t pinned = rss_bytes() - base;
+	printf("mode %s: %d idle threads pin %.1f MiB over baseline in current spans\n",
+	       mode, CUR_THREADS, mib(pinned));
+	double wait = off ? 4.0 : 8.0, t = 0, last_print = -1;
+	size_t r = rss_bytes(), low = r;
+	while (t < wait && (off || r > base + pinned / 3)) {
+		usleep(100000);
+		r = rss_bytes();
+		if (r < low)
+			low = r;
+		t = now_s() - t1;
+		if (t - last_print >= 1.0) {
+			printf("  t=%.1f s: RSS %.1f MiB over baseline\n", t,
+			       mib(r > base ? r - base : 0));
+			last_print = t;
+		}
+	}
+	printf("RSS %.1f MiB over baseline after %.2f s\n", mib(r > base ? r - base : 0), t);
+	print_stats("idle-current");
+	int ok = 1;
+	if (pinned < 8 * MiB) {
+		printf("FAIL-REASON: the threads pinned only %.1f MiB: the case tests nothing\n",
+		       mib(pinned));
+		ok = 0;
+	}
+	if (!off && r > base + pinned / 3) {
+		printf("FAIL-REASON: RSS still %.1f MiB over baseline %.0f s after the "
+		       "threads went idle (pinned %.1f)\n", mib(r - base), wait, mib(pinned));
+		ok = 0;
+	}
+	if (off && low < base + pinned * 3 / 4) {
+		printf("FAIL-REASON: with cache_idle_ms:0 RSS fell to %.1f MiB over "
+		       "baseline: the idle threads' spans were taken anyway\n", mib(low - base));
+		ok = 0;
+	}
+	pthread_barrier_wait(&cur_bar);
+	for (int i = 0; i < CUR_THREADS; i++)
+		pthread_join(th[i], NULL);
+	if (!cur_ok) {
+		printf("FAIL-REASON: a thread's allocation failed or was corrupted\n");
+		ok = 0;
+	}
+	return ok ? 0 : 1;
+}
+
 static int child_main(const char *mode)
 {
 	alarm(40); /* a hang fails the case */
@@ -344,6 +467,8 @@ static int child_main(const char *mode)
 	free(malloc(1)); /* gomalloc initialised, scavenger started */
 	if (strncmp(mode, "idle-owner", 10) == 0)
 		return idle_owner_main(mode);
+	if (strncmp(mode, "idle-current", 12) == 0)
+		return idle_current_main(mode);
 
 	blockset_t live_s, live_l, burst_s, burst_l;
 	if (!bs_init(&live_s, 1 << 16) || !bs_init(&live_l, 1 << 12) ||
@@ -493,6 +618,18 @@ START_TEST(idle_thread_spans_kept_when_off)
 }
 END_TEST
 
+START_TEST(idle_thread_current_spans_return)
+{
+	expect_child_ok(NULL, "idle-current");
+}
+END_TEST
+
+START_TEST(idle_thread_current_spans_kept_when_off)
+{
+	expect_child_ok("cache_idle_ms:0", "idle-current-off");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "--child") == 0)
@@ -505,6 +642,8 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, rss_stays_when_off_until_trim);
 	tcase_add_test(tc, idle_thread_spans_return);
 	tcase_add_test(tc, idle_thread_spans_kept_when_off);
+	tcase_add_test(tc, idle_thread_current_spans_return);
+	tcase_add_test(tc, idle_thread_current_spans_kept_when_off);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -19,6 +19,17 @@
  * corrupted block; the case fails unless the child exits 0 and its stderr
  * shows that the scavenger took spans ("took N spans").
  *
+ * A second case takes *current* spans from running threads: in the child
+ * ("lifo"), 4 threads for 5 s run malloc/free pairs of two sizes of
+ * 2..12 KiB (spans of at most 4 objects, where a free of the last block
+ * taken undoes the allocation), so they stay on their fast paths; the
+ * scavenger keeps finding their caches idle and the current span of the
+ * class not used last empty, and takes it while the owner may be between
+ * its read of alloc[] and its writes to the span (the alloc_spc handshake,
+ * docs/design.md).  A wrong take hands one slot out twice or makes the
+ * owner's free of its own block an error: the tags, or an abort, show it.
+ * The case fails unless some line shows "(N current)" with N > 0.
+ *
  * Built linked (test_idle_steal) and for LD_PRELOAD (test_idle_steal-preload).
  */
 #define _GNU_SOURCE
@@ -41,6 +52,7 @@
 
 static _Atomic(uintptr_t) slots[SLOTS];
 static _Atomic int bad, stop;
+static int lifo_mode;
 
 /* [size:4][tag:1][tag x (size - 5)] */
 static unsigned char *block_new(uint64_t *r)
@@ -103,6 +115,67 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* Blocks of spans of at most 4 objects (Go's table): pairs never leave the
+ * fast path.  Only the head (size, tag) and 64 bytes are written and
+ * checked, so the fast paths dominate the loop. */
+static const uint32_t lifo_sizes[] = { 2048, 2688, 4096, 5376, 6144, 10240, 12288 };
+#define NLIFO (sizeof lifo_sizes / sizeof lifo_sizes[0])
+
+static unsigned char *lifo_new(uint32_t n, unsigned char tag)
+{
+	unsigned char *p = malloc(n);
+	if (p == NULL) {
+		atomic_fetch_add(&bad, 1);
+		return NULL;
+	}
+	memcpy(p, &n, 4);
+	memset(p + 4, tag, 64);
+	memset(p + n - 8, tag, 8);
+	return p;
+}
+
+static void lifo_free(unsigned char *p, unsigned char tag)
+{
+	if (p == NULL)
+		return;
+	uint32_t n;
+	memcpy(&n, p, 4);
+	int ok = n >= 2048 && n <= 12288;
+	for (int i = 0; ok && i < 64; i++)
+		ok = p[4 + i] == tag;
+	for (int i = 0; ok && i < 8; i++)
+		ok = p[n - 8 + i] == tag;
+	if (!ok && atomic_fetch_add(&bad, 1) < 5)
+		printf("corrupted block %p (tag 0x%02x)\n", (void *)p, tag);
+	free(p);
+}
+
+static void *lifo_worker(void *arg)
+{
+	uint64_t r = 0x9e3779b97f4a7c15ull * ((uintptr_t)arg + 7);
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		uint64_t x = xorshift64(&r);
+		/* two different classes: a free that is not of the last block
+		 * of its span would take the slow path sooner or later */
+		unsigned ia = (unsigned)(x % NLIFO);
+		unsigned ib = (ia + 1 + (unsigned)((x >> 8) % (NLIFO - 1))) % NLIFO;
+		uint32_t a = lifo_sizes[ia], b = lifo_sizes[ib];
+		unsigned char ta = (unsigned char)(x >> 16), tb = (unsigned char)(x >> 24);
+		for (int k = 0; k < 64; k++) {
+			unsigned char *p = lifo_new(a, ta);
+			unsigned char *q = lifo_new(b, tb);
+			if (x & (1u << 30)) {
+				lifo_free(q, tb);
+				lifo_free(p, ta);
+			} else {
+				lifo_free(p, ta);
+				lifo_free(q, tb);
+			}
+		}
+	}
+	return NULL;
+}
+
 static int child_main(void)
 {
 	alarm(30);
@@ -113,7 +186,7 @@ static int child_main(void)
 	}
 	pthread_t t[NTHREADS];
 	for (long i = 0; i < NTHREADS; i++)
-		if (pthread_create(&t[i], NULL, worker, (void *)i) != 0) {
+		if (pthread_create(&t[i], NULL, lifo_mode ? lifo_worker : worker, (void *)i) != 0) {
 			printf("FAIL-REASON: pthread_create failed\n");
 			return 1;
 		}
@@ -141,14 +214,42 @@ START_TEST(idle_spans_taken_under_load)
 }
 END_TEST
 
+/* The largest N of the scavenger's "(N current)" lines in err. */
+static unsigned max_current(const char *err)
+{
+	unsigned best = 0;
+	for (const char *q = err; (q = strstr(q, "live object from idle thread caches (")) != NULL;) {
+		q += strlen("live object from idle thread caches (");
+		unsigned v = (unsigned)strtoul(q, NULL, 10);
+		if (v > best)
+			best = v;
+	}
+	return best;
+}
+
+START_TEST(current_spans_taken_from_running_threads)
+{
+	child_result_t r;
+	run_child("cache_idle_ms:1,verbose:true", "lifo", 45, &r);
+	ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+	              "child failed (status %d): %.*s %.300s", r.status, (int)r.nout, r.out,
+	              r.err);
+	ck_assert_msg(max_current(r.err) > 0,
+	              "the scavenger never took a current span: the case tested nothing");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
-	if (argc >= 3 && strcmp(argv[1], "--child") == 0)
+	if (argc >= 3 && strcmp(argv[1], "--child") == 0) {
+		lifo_mode = strcmp(argv[2], "lifo") == 0;
 		return child_main();
+	}
 	Suite *s = suite_create("idle_steal");
 	TCase *tc = tcase_create("idle_steal");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, idle_spans_taken_under_load);
+	tcase_add_test(tc, current_spans_taken_from_running_threads);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

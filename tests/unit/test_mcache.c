@@ -181,6 +181,80 @@ START_TEST(idle_flush_after_delay_only)
 }
 END_TEST
 
+/* An owner thread with two current spans, both with no live object,
+ * goes quiet; the idle flush must take the one of class 64 B and keep the
+ * one of class 128 B, the class the owner's fast path read last
+ * (alloc_spc: it may still be between its read and its writes). */
+static pthread_mutex_t cur_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cur_cv = PTHREAD_COND_INITIALIZER;
+static int cur_step;
+static mcache_t *cur_cache;
+static mspan_t *cur_s64, *cur_s128;
+
+static void cur_set(int v)
+{
+	pthread_mutex_lock(&cur_mu);
+	cur_step = v;
+	pthread_cond_broadcast(&cur_cv);
+	pthread_mutex_unlock(&cur_mu);
+}
+
+static void cur_wait(int v)
+{
+	pthread_mutex_lock(&cur_mu);
+	while (cur_step != v)
+		pthread_cond_wait(&cur_cv, &cur_mu);
+	pthread_mutex_unlock(&cur_mu);
+}
+
+static void *cur_owner(void *arg)
+{
+	(void)arg;
+	void *a = gm_alloc(64, 1);
+	void *b = gm_alloc(128, 1);
+	cur_cache = mcache_tls;
+	cur_s64 = arena_span_of((uintptr_t)a);
+	cur_s128 = arena_span_of((uintptr_t)b);
+	gm_free(a);
+	gm_free(b);
+	cur_set(1);
+	cur_wait(2); /* idle while main flushes */
+	/* both classes work afterwards */
+	void *a2 = gm_alloc(64, 1), *b2 = gm_alloc(128, 1);
+	memset(a2, 1, 64);
+	memset(b2, 2, 128);
+	ck_assert_ptr_eq(arena_span_of((uintptr_t)b2), cur_s128);
+	gm_free(a2);
+	gm_free(b2);
+	return NULL;
+}
+
+START_TEST(idle_flush_takes_current_spans_but_the_last_class)
+{
+	gm_free(gm_alloc(16, 0));
+	gm_opt.cache_idle_ms = 0; /* keep the real scavenger out of it */
+	pthread_t t;
+	pthread_create(&t, NULL, cur_owner, NULL);
+	cur_wait(1);
+	spanclass_t c64 = spanclass_make(sizeclass_of(64), 1);
+	spanclass_t c128 = spanclass_make(sizeclass_of(128), 1);
+	mcache_t *c = cur_cache;
+	ck_assert_ptr_eq(c->alloc[c64], cur_s64);
+	ck_assert_ptr_eq(c->alloc[c128], cur_s128);
+	ck_assert_uint_eq(atomic_load(&c->alloc_spc), c128);
+	uint64_t now = 5000 * MS;
+	mcache_flush_idle(now, 100 * MS);            /* first sighting */
+	ck_assert_ptr_eq(c->alloc[c64], cur_s64);
+	mcache_flush_idle(now + 150 * MS, 100 * MS); /* idle: taken */
+	ck_assert_ptr_eq(c->alloc[c64], &mcache_empty_span);
+	ck_assert_ptr_ne(atomic_load(&cur_s64->owner), c);
+	ck_assert_ptr_eq(c->alloc[c128], cur_s128);  /* the last class stays */
+	ck_assert_ptr_eq(atomic_load(&cur_s128->owner), c);
+	cur_set(2);
+	pthread_join(t, NULL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("mcache");
@@ -192,6 +266,7 @@ int main(void)
 	tcase_add_test(tc, remote_frees_are_swept);
 	tcase_add_test(tc, thread_exit_returns_everything);
 	tcase_add_test(tc, idle_flush_after_delay_only);
+	tcase_add_test(tc, idle_flush_takes_current_spans_but_the_last_class);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
