@@ -97,7 +97,7 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 	if (UNLIKELY((fword & bit) != 0))
 		return FREE_SLOW;
 	if (UNLIKELY(s->nelems <= GM_LIFO_MAX_NELEMS)) {
-		mcache_free_few(c, s, p);
+		mcache_free_few(c, s, idx);
 		return FREE_DONE;
 	}
 	mcache_free_mark(s, fw, fword | bit);
