@@ -405,6 +405,12 @@ static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
 	return s;
 }
 
+void gm_free_few(mcache_t *c, mspan_t *s, void *p, const char *call)
+{
+	if (UNLIKELY(mcache_free_few(c, s, p) != FREE_DONE))
+		gm_free_slow(p, call);
+}
+
 void gm_free_slow(void *p, const char *call)
 {
 	if (p == NULL)
@@ -513,8 +519,7 @@ void *gm_realloc(void *p, size_t size)
 	if (p == NULL)
 		return gm_alloc(size, 0);
 	if (size == 0) {
-		if (mcache_free_fast(mcache_tls, p) != FREE_DONE)
-			gm_free_slow(p, "realloc");
+		gm_free_as(p, "realloc");
 		return NULL;
 	}
 	if (size > (size_t)PTRDIFF_MAX)

@@ -246,30 +246,6 @@ retry:
 	return mcache_take(s, idx);
 }
 
-void mcache_free_few(mcache_t *c, mspan_t *s, uint32_t idx)
-{
-	spanclass_t spc = s->spanclass;
-	mcache_note_alloc_spc(c, spc); /* before the read of alloc[spc] */
-	uint64_t bit = 1ull << idx; /* idx < GM_LIFO_MAX_NELEMS */
-	unsigned fi = s->freeindex;
-	unsigned fi_opaque = fi;
-	__asm__("" : "+r"(fi_opaque)); /* the compiler must not prove it is idx + 1 */
-	if (idx + 1 == fi && c->alloc[spc] == s && (s->bits[0] & bit) == 0) {
-		/* LIFO: the last object taken from this span comes straight back
-		 * (undo the allocation: its slot is bit 0 of alloc_cache again).
-		 * freeindex - 1, not idx: idx comes from the pointer, which comes
-		 * from the last malloc's freeindex through the arena lookup; storing
-		 * it would chain every malloc+free pair through that whole
-		 * computation (8.7 ns a 4 KiB pair), fi - 1 chains only through the
-		 * store-to-load forwarding of freeindex. */
-		s->freeindex = (uint16_t)(fi_opaque - 1);
-		s->alloc_cache = (s->alloc_cache << 1) | 1;
-		s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
-		return;
-	}
-	mcache_free_mark(s, &s->free_bits[0], s->free_bits[0] | bit);
-}
-
 static void mcache_free_event_locked(mcache_t *c, mspan_t *s);
 
 void mcache_free_event(mspan_t *s)

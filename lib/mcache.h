@@ -117,9 +117,6 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc);
 /* The owner's free reached s->free_trigger (owner = the calling thread's
  * cache, read from s). */
 void mcache_free_event(mspan_t *s);
-/* The owner's (c's) free of slot idx, a valid, allocated object of s, a
- * span of at most GM_LIFO_MAX_NELEMS objects: LIFO undo or a plain free. */
-void mcache_free_few(mcache_t *c, mspan_t *s, uint32_t idx);
 /* Called with the thread's cache when it exits: everything goes back. */
 void mcache_destroy(mcache_t *c);
 /* Give the cache's large blocks back to mheap (owner thread). */

@@ -2,12 +2,11 @@
  * mcache_inline.h -- the malloc and free fast paths (Go's nextFreeFast and
  * an explicit free).  No lock, no atomic read-modify-write.
  *
- * LIFO undo: freeing the object the span handed out last (idx ==
- * freeindex - 1, taken since the last sweep, inside the current cache word
- * of a span with no free trigger, i.e. the current span) rewinds freeindex
- * and alloc_cache instead of setting a free bit, so malloc/free pairs and
- * stack-like use never reach the sweep, whatever the size class.
- * (Spans of at most 4 objects only: mcache_free_few.)
+ * LIFO undo (spans of at most GM_LIFO_MAX_NELEMS objects, mcache_free_few,
+ * run out of line by gm_free_few): freeing the object the current span
+ * handed out last (idx == freeindex - 1, taken since the last sweep)
+ * rewinds freeindex and alloc_cache instead of setting a free bit, so
+ * malloc/free pairs of such classes never reach the sweep.
  */
 #ifndef GM_MCACHE_INLINE_H
 #define GM_MCACHE_INLINE_H
@@ -51,7 +50,7 @@ static ALWAYS_INLINE void *mcache_alloc_fast(mcache_t *c, spanclass_t spc)
 
 #define GM_LIFO_MAX_NELEMS 4 /* spans of at most 4 objects (>= 2 KiB): see docs/design.md */
 /* Outcome of a fast free. */
-enum { FREE_DONE = 0, FREE_SLOW = 1 };
+enum { FREE_DONE = 0, FREE_SLOW = 1, FREE_FEW = 2 };
 
 /* The owner's free of a slot of s: word is *fw with the slot's bit set.
  * The count first, the free bit last (a release store: a plain mov on
@@ -66,17 +65,66 @@ static ALWAYS_INLINE void mcache_free_mark(mspan_t *s, uint64_t *fw, uint64_t wo
 		mcache_free_event(s);
 }
 
+/* The owner's (c's) free of p in s, a span of at most GM_LIFO_MAX_NELEMS
+ * objects: the same three checks as mcache_free_fast (FREE_SLOW if one
+ * fails), then LIFO undo or a plain free.  Out of line (gm_free_few), so
+ * the common free path stays short, and whole, so the LIFO pair does not
+ * pay for the general path's bitmap-word arithmetic. */
+static ALWAYS_INLINE int mcache_free_few(mcache_t *c, mspan_t *s, void *p)
+{
+	mcache_note_alloc_spc(c, s->spanclass); /* before the read of alloc[spc] */
+	uint32_t dm = s->divmagic;
+	uint64_t prod = (uint64_t)((uintptr_t)p - s->base) * dm;
+	if (UNLIKELY(!sizeclass_is_objstart(dm, prod)))
+		return FREE_SLOW;
+	uint32_t idx = (uint32_t)(prod >> 32); /* < GM_LIFO_MAX_NELEMS: word 0 */
+	uint64_t bit = 1ull << idx;
+	uint64_t fword = s->free_bits[0];
+	if (UNLIKELY((fword & bit) != 0))
+		return FREE_SLOW; /* already freed */
+	unsigned fi = s->freeindex;
+	if (idx + 1 == fi) {
+		/* the last object taken from this span: if taken since the last
+		 * sweep (no alloc bit) from the current span, undo it */
+		if ((s->bits[0] & bit) == 0 && c->alloc[s->spanclass] == s) {
+			/* LIFO: its slot is bit 0 of alloc_cache again.  freeindex
+			 * - 1, not idx: idx comes from the pointer, which comes from
+			 * the last malloc's freeindex through the arena lookup;
+			 * storing it would chain every malloc+free pair through that
+			 * whole computation (8.7 ns a 4 KiB pair), fi - 1 chains
+			 * only through the store-to-load forwarding of freeindex. */
+			/* a second load, which the compiler may not replace by
+			 * idx + 1 (nor keep fi live for) */
+			unsigned fi_again = __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED);
+			s->freeindex = (uint16_t)(fi_again - 1);
+			s->alloc_cache = (s->alloc_cache << 1) | 1;
+			s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
+			return FREE_DONE;
+		}
+	} else if (UNLIKELY(idx >= fi && (s->bits[0] & bit) == 0)) {
+		return FREE_SLOW; /* never allocated */
+	}
+	mcache_free_mark(s, &s->free_bits[0], fword | bit);
+	return FREE_DONE;
+}
+
 /* Free p if it is a small object of a span this thread owns; otherwise
- * FREE_SLOW (another thread's span, a large block, or a bad pointer).
+ * FREE_SLOW (another thread's span, a large block, or a bad pointer), or
+ * FREE_FEW with *few = its span when that span has at most
+ * GM_LIFO_MAX_NELEMS objects (the caller tail-calls gm_free_few).
  * Written to keep few values live (no callee-saved register is spilled on
- * the common path): the rare cases -- spans of at most 4 objects, the free
- * event -- are out of line and reload what they need from s. */
-static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
+ * the common path): the rare cases are out of line and reload what they
+ * need from s. */
+static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p, mspan_t **few)
 {
 	mspan_t *s = arena_span_of((uintptr_t)p);
 	if (UNLIKELY(s == NULL ||
 	             atomic_load_explicit(&s->owner, memory_order_relaxed) != c))
 		return FREE_SLOW;
+	if (UNLIKELY(s->nelems <= GM_LIFO_MAX_NELEMS)) {
+		*few = s;
+		return FREE_FEW;
+	}
 	/* p must be an object start (sizeclass_is_objstart: one compare on the
 	 * product that gives the index), allocated (taken since the last sweep,
 	 * idx < freeindex, or by its alloc bit) and not freed yet.  Anything
@@ -96,10 +144,6 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 	uint64_t fword = *fw;
 	if (UNLIKELY((fword & bit) != 0))
 		return FREE_SLOW;
-	if (UNLIKELY(s->nelems <= GM_LIFO_MAX_NELEMS)) {
-		mcache_free_few(c, s, idx);
-		return FREE_DONE;
-	}
 	mcache_free_mark(s, fw, fword | bit);
 	return FREE_DONE;
 }
