@@ -473,8 +473,7 @@ static bool mcache_no_membarrier; /* under mheap.lock */
 static unsigned mcache_take_current(mcache_t *c, mspan_t **out, unsigned *n,
                                     unsigned max)
 {
-	mspan_t *cand[GM_NUM_SPAN_CLASSES];
-	spanclass_t cand_spc[GM_NUM_SPAN_CLASSES];
+	mspan_t *cand[GM_NUM_SPAN_CLASSES]; /* slot: alloc[cand[i]->spanclass] */
 	unsigned ncand = 0, took = 0;
 	if (mcache_no_membarrier)
 		return 0;
@@ -485,8 +484,7 @@ static unsigned mcache_take_current(mcache_t *c, mspan_t **out, unsigned *n,
 		if (s == &mcache_empty_span || spc == busy || mspan_live_count(s) != 0)
 			continue;
 		__atomic_store_n(&c->alloc[spc], &mcache_empty_span, __ATOMIC_RELAXED);
-		cand[ncand] = s;
-		cand_spc[ncand++] = (spanclass_t)spc;
+		cand[ncand++] = s;
 	}
 	if (ncand == 0)
 		return 0;
@@ -496,13 +494,13 @@ static unsigned mcache_take_current(mcache_t *c, mspan_t **out, unsigned *n,
 	busy = atomic_load_explicit(&c->alloc_spc, memory_order_relaxed);
 	for (unsigned i = 0; i < ncand; i++) {
 		mspan_t *s = cand[i];
-		if (fenced && cand_spc[i] != busy && mspan_live_count(s) == 0) {
+		if (fenced && s->spanclass != busy && mspan_live_count(s) == 0) {
 			s->list = SPAN_LIST_NONE;
 			out[(*n)++] = s;
 			took++;
 			continue;
 		}
-		__atomic_store_n(&c->alloc[cand_spc[i]], s, __ATOMIC_RELAXED);
+		__atomic_store_n(&c->alloc[s->spanclass], s, __ATOMIC_RELAXED);
 	}
 	return took;
 }

@@ -65,6 +65,20 @@ static ALWAYS_INLINE void mcache_free_mark(mspan_t *s, uint64_t *fw, uint64_t wo
 		mcache_free_event(s);
 }
 
+/* The slot index of p in s into *idx; false unless p is an object start
+ * (sizeclass_is_objstart: one compare on the product that gives the
+ * index).  The first of the owner's free checks. */
+static ALWAYS_INLINE bool mcache_objstart_index(const mspan_t *s, const void *p,
+                                                uint32_t *idx)
+{
+	uint32_t dm = s->divmagic;
+	uint64_t prod = (uint64_t)((uintptr_t)p - s->base) * dm;
+	if (!sizeclass_is_objstart(dm, prod))
+		return false;
+	*idx = (uint32_t)(prod >> 32);
+	return true;
+}
+
 /* The owner's (c's) free of p in s, a span of at most GM_LIFO_MAX_NELEMS
  * objects: the same three checks as mcache_free_fast (FREE_SLOW if one
  * fails), then LIFO undo or a plain free.  Out of line (gm_free_few), so
@@ -73,11 +87,9 @@ static ALWAYS_INLINE void mcache_free_mark(mspan_t *s, uint64_t *fw, uint64_t wo
 static ALWAYS_INLINE int mcache_free_few(mcache_t *c, mspan_t *s, void *p)
 {
 	mcache_note_alloc_spc(c, s->spanclass); /* before the read of alloc[spc] */
-	uint32_t dm = s->divmagic;
-	uint64_t prod = (uint64_t)((uintptr_t)p - s->base) * dm;
-	if (UNLIKELY(!sizeclass_is_objstart(dm, prod)))
+	uint32_t idx; /* < GM_LIFO_MAX_NELEMS: bitmap word 0 */
+	if (UNLIKELY(!mcache_objstart_index(s, p, &idx)))
 		return FREE_SLOW;
-	uint32_t idx = (uint32_t)(prod >> 32); /* < GM_LIFO_MAX_NELEMS: word 0 */
 	uint64_t bit = 1ull << idx;
 	uint64_t fword = s->free_bits[0];
 	if (UNLIKELY((fword & bit) != 0))
@@ -125,17 +137,14 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p, mspan_t **few)
 		*few = s;
 		return FREE_FEW;
 	}
-	/* p must be an object start (sizeclass_is_objstart: one compare on the
-	 * product that gives the index), allocated (taken since the last sweep,
+	/* p must be an object start, allocated (taken since the last sweep,
 	 * idx < freeindex, or by its alloc bit) and not freed yet.  Anything
 	 * else is reported by the slow path.  In this order each test needs
 	 * only what the previous one computed (fewer live registers: 49
 	 * instructions, against 50 testing the free bit first). */
-	uint32_t dm = s->divmagic;
-	uint64_t prod = (uint64_t)((uintptr_t)p - s->base) * dm;
-	if (UNLIKELY(!sizeclass_is_objstart(dm, prod)))
+	uint32_t idx;
+	if (UNLIKELY(!mcache_objstart_index(s, p, &idx)))
 		return FREE_SLOW;
-	uint32_t idx = (uint32_t)(prod >> 32);
 	if (UNLIKELY((uint16_t)idx >= s->freeindex) &&
 	    (s->bits[idx >> 6] & (1ull << (idx & 63))) == 0)
 		return FREE_SLOW;
