@@ -267,6 +267,31 @@ static void *ow_producer(void *arg)
 	return NULL;
 }
 
+/* Poll RSS every 100 ms for up to `wait` s after t1, printing it once a
+ * second; stop at the first reading <= base + target unless `full`.
+ * Returns the last reading; *low gets the lowest, *t the seconds waited. */
+static size_t rss_poll(size_t base, size_t target, double t1, double wait, int full,
+                       size_t *low, double *t)
+{
+	double last_print = -1;
+	size_t r = rss_bytes();
+	*low = r;
+	*t = 0;
+	while (*t < wait && (full || r > base + target)) {
+		usleep(100000);
+		r = rss_bytes();
+		if (r < *low)
+			*low = r;
+		*t = now_s() - t1;
+		if (*t - last_print >= 1.0) {
+			printf("  t=%.1f s: RSS %.1f MiB over baseline\n", *t,
+			       mib(r > base ? r - base : 0));
+			last_print = *t;
+		}
+	}
+	return r;
+}
+
 /* idle-owner: RSS must fall to baseline + 8 MiB within 8 s after main freed
  * the producer's blocks while the producer stays idle (cache_idle_ms 2 s,
  * then the spans age like any free page); idle-owner-off (cache_idle_ms:0)
@@ -294,20 +319,8 @@ static int idle_owner_main(const char *mode)
 	printf("mode %s: %zu blocks (%.1f MiB) allocated by an idle thread, freed "
 	       "by main in %.2f s; peak %.1f MiB over baseline\n", mode, nblocks,
 	       mib(OWNER_BYTES), t1 - t0, mib(peak - base));
-	double wait = off ? 4.0 : 8.0, t = 0, last_print = -1;
-	size_t r = rss_bytes(), low = r;
-	while (t < wait && (off || r > base + 8 * MiB)) {
-		usleep(100000);
-		r = rss_bytes();
-		if (r < low)
-			low = r;
-		t = now_s() - t1;
-		if (t - last_print >= 1.0) {
-			printf("  t=%.1f s: RSS %.1f MiB over baseline\n", t,
-			       mib(r > base ? r - base : 0));
-			last_print = t;
-		}
-	}
+	double wait = off ? 4.0 : 8.0, t;
+	size_t low, r = rss_poll(base, 8 * MiB, t1, wait, off, &low, &t);
 	printf("RSS %.1f MiB over baseline %.2f s after the free\n",
 	       mib(r > base ? r - base : 0), t);
 	print_stats("idle");
@@ -414,20 +427,8 @@ static int idle_current_main(const char *mode)
 	size_t pinned = rss_bytes() - base;
 	printf("mode %s: %d idle threads pin %.1f MiB over baseline in current spans\n",
 	       mode, CUR_THREADS, mib(pinned));
-	double wait = off ? 4.0 : 8.0, t = 0, last_print = -1;
-	size_t r = rss_bytes(), low = r;
-	while (t < wait && (off || r > base + pinned / 3)) {
-		usleep(100000);
-		r = rss_bytes();
-		if (r < low)
-			low = r;
-		t = now_s() - t1;
-		if (t - last_print >= 1.0) {
-			printf("  t=%.1f s: RSS %.1f MiB over baseline\n", t,
-			       mib(r > base ? r - base : 0));
-			last_print = t;
-		}
-	}
+	double wait = off ? 4.0 : 8.0, t;
+	size_t low, r = rss_poll(base, pinned / 3, t1, wait, off, &low, &t);
 	printf("RSS %.1f MiB over baseline after %.2f s\n", mib(r > base ? r - base : 0), t);
 	print_stats("idle-current");
 	int ok = 1;
