@@ -28,11 +28,11 @@ static ALWAYS_INLINE void *mcache_alloc_fast_from(mcache_t *c, spanclass_t spc,
 	uint64_t ac = s->alloc_cache;
 	if (UNLIKELY(ac == 0))
 		return NULL;
-	/* alloc_cache holds only slots of freeindex's bitmap word that exist
-	 * (mspan_load_cache), so its lowest bit is a valid free slot */
-	unsigned bit = (unsigned)__builtin_ctzll(ac);
-	unsigned idx = s->freeindex + bit;
-	s->alloc_cache = (ac >> bit) >> 1;
+	/* alloc_cache holds only free slots of word cache_word that exist
+	 * (mspan_load_cache), so its lowest bit is a valid free slot; taking
+	 * it (blsr) is all the loop-carried work */
+	s->alloc_cache = ac & (ac - 1);
+	unsigned idx = ((unsigned)s->cache_word << 6) + (unsigned)__builtin_ctzll(ac);
 	s->freeindex = (uint16_t)(idx + 1);
 	void *p = (void *)(s->base + (uintptr_t)idx * s->elemsize);
 	if (p == NULL)
@@ -99,17 +99,18 @@ static ALWAYS_INLINE int mcache_free_few(mcache_t *c, mspan_t *s, void *p)
 		/* the last object taken from this span: if taken since the last
 		 * sweep (no alloc bit) from the current span, undo it */
 		if ((s->bits[0] & bit) == 0 && c->alloc[s->spanclass] == s) {
-			/* LIFO: its slot is bit 0 of alloc_cache again.  freeindex
-			 * - 1, not idx: idx comes from the pointer, which comes from
-			 * the last malloc's freeindex through the arena lookup;
-			 * storing it would chain every malloc+free pair through that
-			 * whole computation (8.7 ns a 4 KiB pair), fi - 1 chains
-			 * only through the store-to-load forwarding of freeindex. */
+			/* LIFO: its bit in alloc_cache (word 0: cache_word is 0
+			 * in a span this small) is set again.  freeindex - 1, not
+			 * idx: idx comes from the pointer, which comes from the last
+			 * malloc's freeindex through the arena lookup; storing it
+			 * would chain every malloc+free pair through that whole
+			 * computation (8.7 ns a 4 KiB pair), fi - 1 chains only
+			 * through the store-to-load forwarding of freeindex. */
 			/* a second load, which the compiler may not replace by
 			 * idx + 1 (nor keep fi live for) */
-			unsigned fi_again = __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED);
-			s->freeindex = (uint16_t)(fi_again - 1);
-			s->alloc_cache = (s->alloc_cache << 1) | 1;
+			unsigned fi_again = __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED) - 1;
+			s->freeindex = (uint16_t)fi_again;
+			s->alloc_cache |= 1ull << (fi_again & 63);
 			s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
 			return FREE_DONE;
 		}

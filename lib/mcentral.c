@@ -138,6 +138,7 @@ size_t mspan_sweep(mspan_t *s)
 	if (freed_any)
 		s->needzero = 1;
 	s->freeindex = 0;
+	s->cache_word = 0;
 	s->alloc_count = (uint16_t)count;
 	s->nfree_local = 0;
 	s->alloc_cache = mspan_load_cache(s, 0);
@@ -160,22 +161,25 @@ size_t mspan_next_free_index(mspan_t *s)
 	if (sfi >= nelems)
 		return nelems;
 	uint64_t ac = s->alloc_cache;
-	/* freeindex at a word boundary with nothing cached: the fast path took
-	 * the previous word's last slot, this word is not loaded yet */
-	if (ac == 0 && sfi % 64 == 0)
-		ac = mspan_load_cache(s, sfi / 64);
+	size_t w = s->cache_word;
+	/* freeindex moved past the cached word (the fast path took its last
+	 * slot): load freeindex's word */
+	if (ac == 0 && sfi / 64 != w) {
+		w = sfi / 64;
+		ac = mspan_load_cache(s, w) & ~mspan_mask_below(w, sfi);
+	}
 	while (ac == 0) {
-		sfi = (sfi + 64) & ~(size_t)63;
-		if (sfi >= nelems) {
+		w++;
+		if (w * 64 >= nelems) {
 			s->freeindex = (uint16_t)nelems;
 			s->alloc_cache = 0;
 			return nelems;
 		}
-		ac = mspan_load_cache(s, sfi / 64);
+		ac = mspan_load_cache(s, w);
 	}
-	unsigned bit = (unsigned)__builtin_ctzll(ac);
-	size_t result = sfi + bit;
-	s->alloc_cache = (ac >> bit) >> 1;
+	size_t result = w * 64 + (size_t)__builtin_ctzll(ac);
+	s->alloc_cache = ac & (ac - 1);
+	s->cache_word = (uint8_t)w;
 	s->freeindex = (uint16_t)(result + 1);
 	return result;
 }

@@ -216,6 +216,7 @@ static void mheap_init_span(mspan_t *s, uintptr_t base, size_t npages,
 	s->spanclass = spc;
 	s->needzero = needzero;
 	s->freeindex = 0;
+	s->cache_word = 0;
 	s->alloc_count = 0;
 	s->nfree_local = 0;
 	s->list = SPAN_LIST_NONE;

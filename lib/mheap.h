@@ -44,11 +44,15 @@ enum span_state {
  * free_bits: frees by the owner thread (plain stores, owner only).
  * remote_bits: frees by other threads (atomic OR, anyone); consumed by the
  * span's holder with an atomic exchange when it sweeps.
- * alloc_cache: ~alloc_bits shifted so bit 0 is object freeindex (Go),
- * holding only the rest of freeindex's bitmap word and only slots < nelems
- * (mspan_load_cache), so the fast path needs no bounds test; 0 when that
- * word is used up -- including when freeindex reached the next word, which
- * mspan_next_free_index then loads.
+ * alloc_cache: the free slots of bitmap word cache_word not taken yet, bit
+ * i standing for object cache_word * 64 + i (Go shifts its allocCache so
+ * bit 0 is freeindex; here the bits stay in place, so the fast path takes
+ * the lowest one with `ac & (ac - 1)`, one cycle on the loop-carried chain
+ * through alloc_cache, where a variable shift took three).  It holds only
+ * slots >= freeindex and < nelems (mspan_load_cache), so the fast path needs
+ * no bounds test; 0 when that word is used up -- including when freeindex
+ * reached the next word, which mspan_next_free_index then loads.  Every
+ * object below freeindex in word cache_word has its bit clear.
  * Counting: alloc_count = objects allocated as of the last sweep; the
  * fast path does not count the slots it takes, so a current span's count
  * is stale until the span is retired exhausted (alloc_count = nelems) or
@@ -67,7 +71,7 @@ typedef struct mspan {
 	_Atomic uint8_t state;   /* enum span_state */
 	uint8_t list;            /* enum span_list_kind; holder only */
 	uint8_t needzero;        /* holder only: free slots may be dirty */
-	uint8_t pad0;
+	uint8_t cache_word;      /* holder only: alloc_cache's bitmap word */
 	struct mcache *_Atomic owner; /* caching mcache, NULL in mcentral/large */
 	size_t npages;
 	uint64_t *free_bits;
