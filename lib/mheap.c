@@ -316,8 +316,10 @@ mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
 	}
 	if (scav != 0) {
 		/* Paging scavenged memory back in grows retained memory just as
-		 * mapping an arena does: keep it under the limit (Go's allocSpan). */
-		scavenge_for_limit(0);
+		 * mapping an arena does: keep it under the limit and near in use
+		 * (Go's allocSpan). */
+		size_t inuse = atomic_load_explicit(&mheap.pages_inuse, memory_order_relaxed) + npages;
+		scavenge_for_growth(scav << GM_PAGE_SHIFT, inuse << GM_PAGE_SHIFT);
 		os_used((void *)base, npages << GM_PAGE_SHIFT);
 	}
 	mheap_init_span(s, base, npages, spc, needzero);

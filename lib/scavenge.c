@@ -26,6 +26,14 @@
  * retained + growth stays under the limit.  It is soft, like GOMEMLIMIT:
  * allocation still succeeds past it.
  *
+ * Growth (Go's allocSpan after a heap growth): when an allocation pages in
+ * fresh or scavenged pages, scavenge_for_growth releases free resident
+ * pages -- at most as many as it paged in -- while retained exceeds
+ * retain_percent of in use.  Memory that is free while the heap takes new
+ * pages could not serve this request (no run was long enough), so it goes
+ * back now instead of a delay later, and peak RSS stays near peak in use;
+ * free memory the program keeps reusing is never touched here.
+ *
  * Idle caches: each tick also asks mcache_flush_idle to take the page
  * cache and cached large blocks of every thread cache whose slow paths
  * have not run for cache_idle_ms (default 2 s), so a thread that went
@@ -274,6 +282,26 @@ void scavenge_for_limit(size_t bytes)
 	if (retained + bytes <= scav_limit)
 		return;
 	mheap_scavenge(retained + bytes - scav_limit, false);
+}
+
+void scavenge_for_growth(size_t paged_in, size_t inuse)
+{
+	if (gm_opt.scavenger == GM_SCAVENGER_OFF)
+		return;
+	size_t retained = scav_retained();
+	size_t todo = 0;
+	if (scav_limit != 0 && retained > scav_limit)
+		todo = retained - scav_limit;
+	size_t goal = inuse / 100 * gm_opt.retain_percent;
+	if (retained > goal) {
+		size_t over = retained - goal;
+		if (over > paged_in)
+			over = paged_in;
+		if (over > todo)
+			todo = over;
+	}
+	if (todo != 0 && scav_free_resident() != 0)
+		mheap_scavenge(todo, false);
 }
 
 void scavenge_fork_prepare(void)

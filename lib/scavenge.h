@@ -57,6 +57,12 @@ void scavenge_wake(void);
 /* Before mapping `bytes` more: scavenge synchronously to stay under the
  * memory limit.  Call without mheap.lock. */
 void scavenge_for_limit(size_t bytes);
+/* An allocation just paged in `paged_in` bytes (fresh or scavenged pages)
+ * with `inuse` bytes in use counting it: release free resident pages, at
+ * most as many as were paged in, so retained memory stays within
+ * retain_percent of in use (and under the memory limit).  Go's allocSpan
+ * does the same on heap growth.  Call without mheap.lock. */
+void scavenge_for_growth(size_t paged_in, size_t inuse);
 size_t scavenge_memory_limit(void);
 void scavenge_fork_prepare(void);
 void scavenge_fork_parent(void);

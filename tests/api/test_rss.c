@@ -27,6 +27,11 @@
  * small size class (one current span per class), free it all themselves,
  * and stay alive and idle; their current spans must go back (or stay)
  * (idle_current_main).
+ * growth / growth-kept: blocks A (48 MiB) and B (32 MiB) touched, A freed,
+ * then C (64 MiB) touched: A's free pages cannot hold C, so the heap takes
+ * new pages, and must release A's at once (no delay: scavenge_delay_ms is
+ * a minute), RSS peaking near B + C; with retain_percent:300 (goal three
+ * times in use) it must keep them, so the case can fail (growth_main).
  * The live size is the sum of malloc_usable_size of the live blocks.
  *
  * Built twice: linked with libgomalloc (test_rss) and without it
@@ -457,6 +462,62 @@ static int idle_current_main(const char *mode)
 	return ok ? 0 : 1;
 }
 
+/* growth: RSS over baseline after C must be below (B + C) * 1.1 + 8 MiB
+ * (A's 48 MiB released when C paged in new memory); growth-kept: above
+ * B + C + 40 MiB (A still resident).  B and C keep their pattern. */
+static int growth_main(const char *mode)
+{
+	int kept = strcmp(mode, "growth-kept") == 0;
+	size_t base = rss_bytes();
+	size_t na = 48 * MiB, nb = 32 * MiB, nc = 64 * MiB;
+	unsigned char *a = malloc(na), *b = malloc(nb);
+	if (a == NULL || b == NULL) {
+		printf("FAIL-REASON: malloc of A or B failed\n");
+		return 1;
+	}
+	touch(a, na, 0x11);
+	touch(b, nb, 0x22);
+	size_t before = rss_bytes();
+	free(a);
+	unsigned char *c = malloc(nc);
+	if (c == NULL) {
+		printf("FAIL-REASON: malloc of C failed\n");
+		return 1;
+	}
+	touch(c, nc, 0x33);
+	size_t r = rss_bytes() - base;
+	size_t lo = nb + nc + 40 * MiB;
+	size_t hi = (nb + nc) + (nb + nc) / 10 + 8 * MiB;
+	printf("mode %s: A+B %.1f MiB over baseline; after free(A) and C touched "
+	       "%.1f MiB (released at growth: want %s %.1f MiB)\n",
+	       mode, mib(before - base), mib(r), kept ? ">=" : "<=", mib(kept ? lo : hi));
+	print_stats("after C");
+	int ok = 1;
+	if (!kept && r > hi) {
+		printf("FAIL-REASON: A's free pages were not released when C took new "
+		       "memory: RSS %.1f MiB over baseline, allowed %.1f MiB\n", mib(r), mib(hi));
+		ok = 0;
+	}
+	if (kept && r < lo) {
+		printf("FAIL-REASON: with retain_percent:300 A's pages must stay "
+		       "resident: RSS %.1f MiB over baseline, want >= %.1f MiB\n", mib(r), mib(lo));
+		ok = 0;
+	}
+	for (size_t off = 0; off < nb; off += 4096)
+		if (b[off] != 0x22) {
+			printf("FAIL-REASON: B lost its pattern at offset %zu\n", off);
+			return 1;
+		}
+	for (size_t off = 0; off < nc; off += 4096)
+		if (c[off] != 0x33) {
+			printf("FAIL-REASON: C lost its pattern at offset %zu\n", off);
+			return 1;
+		}
+	free(b);
+	free(c);
+	return ok ? 0 : 1;
+}
+
 static int child_main(const char *mode)
 {
 	alarm(40); /* a hang fails the case */
@@ -470,6 +531,8 @@ static int child_main(const char *mode)
 		return idle_owner_main(mode);
 	if (strncmp(mode, "idle-current", 12) == 0)
 		return idle_current_main(mode);
+	if (strncmp(mode, "growth", 6) == 0)
+		return growth_main(mode);
 
 	blockset_t live_s, live_l, burst_s, burst_l;
 	if (!bs_init(&live_s, 1 << 16) || !bs_init(&live_l, 1 << 12) ||
@@ -631,6 +694,18 @@ START_TEST(idle_thread_current_spans_kept_when_off)
 }
 END_TEST
 
+START_TEST(free_pages_released_at_growth)
+{
+	expect_child_ok("scavenge_delay_ms:60000", "growth");
+}
+END_TEST
+
+START_TEST(free_pages_kept_at_growth_under_goal)
+{
+	expect_child_ok("scavenge_delay_ms:60000,retain_percent:300", "growth-kept");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "--child") == 0)
@@ -645,6 +720,8 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, idle_thread_spans_kept_when_off);
 	tcase_add_test(tc, idle_thread_current_spans_return);
 	tcase_add_test(tc, idle_thread_current_spans_kept_when_off);
+	tcase_add_test(tc, free_pages_released_at_growth);
+	tcase_add_test(tc, free_pages_kept_at_growth_under_goal);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
