@@ -79,8 +79,43 @@ static bool mcache_key_ok;
 
 static void mcache_thread_exit(void *arg);
 
+bool mcache_lock_fenced;
+
+void mcache_scav_trylock(mcache_lock_t *const *l, bool *ok, unsigned n)
+{
+	if (!mcache_lock_fenced) {
+		for (unsigned i = 0; i < n; i++) {
+			ok[i] = atomic_exchange_explicit(&l[i]->owner_in, 1, memory_order_acquire) == 0;
+			gm_locks_held += ok[i];
+		}
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		atomic_store_explicit(&l[i]->scav_in, 1, memory_order_relaxed);
+	bool fenced = os_membarrier();
+	for (unsigned i = 0; i < n; i++) {
+		ok[i] = fenced && atomic_load_explicit(&l[i]->owner_in, memory_order_acquire) == 0;
+		if (ok[i])
+			gm_locks_held++;
+		else
+			atomic_store_explicit(&l[i]->scav_in, 0, memory_order_release);
+	}
+}
+
+void mcache_scav_unlock(mcache_lock_t *l)
+{
+	if (!mcache_lock_fenced)
+		atomic_store_explicit(&l->owner_in, 0, memory_order_release);
+	else
+		atomic_store_explicit(&l->scav_in, 0, memory_order_release);
+	gm_locks_held--;
+}
+
 void mcache_global_init(void)
 {
+	/* registers this process for membarrier and proves it works; decided
+	 * once, before any thread cache exists */
+	mcache_lock_fenced = os_membarrier();
 	fixalloc_init(&mcache_alloc_fix, sizeof(mcache_t));
 	mcache_key_ok = pthread_key_create(&mcache_key, mcache_thread_exit) == 0;
 }
@@ -529,27 +564,31 @@ bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
 			pending = true;
 			continue;
 		}
-		if (!mcache_spin_trylock(&c->idle_lock)) {
-			pending = true;
-			continue;
-		}
-		mcache_flush_pcache_locked(c);
-		while (c->nlarge > 0 && n < sizeof spans / sizeof spans[0]) {
-			mspan_t *s = c->large[--c->nlarge];
-			c->large_bytes -= s->npages << GM_PAGE_SHIFT;
-			spans[n++] = s;
-		}
-		if (c->nlarge > 0)
-			pending = true;
-		mcache_idle_unlock(c);
-
-		if (!can_take || now - c->span_scan_ns < c->span_scan_gap)
-			continue;
-		if (looked >= SPAN_SCAN_MAX || ntaken == SPAN_TAKE_MAX) {
+		/* both locks with one barrier; the span lists only when due */
+		bool scan = can_take && now - c->span_scan_ns >= c->span_scan_gap;
+		if (scan && (looked >= SPAN_SCAN_MAX || ntaken == SPAN_TAKE_MAX)) {
 			pending = true; /* the rest next tick */
-			continue;
+			scan = false;
 		}
-		if (!mcache_spin_trylock(&c->span_lock)) {
+		mcache_lock_t *const locks[2] = {&c->idle_lock, &c->span_lock};
+		bool held[2];
+		mcache_scav_trylock(locks, held, scan ? 2 : 1);
+		if (!held[0]) {
+			pending = true;
+		} else {
+			mcache_flush_pcache_locked(c);
+			while (c->nlarge > 0 && n < sizeof spans / sizeof spans[0]) {
+				mspan_t *s = c->large[--c->nlarge];
+				c->large_bytes -= s->npages << GM_PAGE_SHIFT;
+				spans[n++] = s;
+			}
+			if (c->nlarge > 0)
+				pending = true;
+			mcache_scav_unlock(&c->idle_lock);
+		}
+		if (!scan)
+			continue;
+		if (!held[1]) {
 			pending = true;
 			continue;
 		}
@@ -561,7 +600,7 @@ bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
 		ncurrent += mcache_take_current(c, taken, &ntaken, SPAN_TAKE_MAX);
 		for (unsigned i = before; i < ntaken; i++)
 			atomic_store_explicit(&taken[i]->owner, NULL, memory_order_release);
-		mcache_spin_unlock(&c->span_lock);
+		mcache_scav_unlock(&c->span_lock);
 		c->span_scan_ns = now;
 		if (ntaken > before || ntaken == SPAN_TAKE_MAX)
 			c->span_scan_gap = 0; /* look again next tick */
@@ -594,8 +633,8 @@ void mcache_fork_child(void)
 	 * stay owned by a cache nobody uses: frees into them take the remote
 	 * path; the memory is a bounded leak of the child. */
 	mcache_t *self = mcache_tls;
-	atomic_store_explicit(&self->idle_lock, 0, memory_order_relaxed);
-	atomic_store_explicit(&self->span_lock, 0, memory_order_relaxed);
+	memset(&self->idle_lock, 0, sizeof self->idle_lock);
+	memset(&self->span_lock, 0, sizeof self->span_lock);
 	if (self->live) {
 		self->next = self->prev = NULL;
 		mcache_list = self;

@@ -30,6 +30,24 @@
 #define MCACHE_LARGE_MAX_BYTES ((size_t)8 << 20) /* blocks <= half of it */
 #endif
 
+/* An owner-biased lock (idle_lock, span_lock of a thread cache).  The
+ * owner takes it on its slow paths, often (larson: every few hundred
+ * frees), the scavenger rarely and only with a try-lock.  Owner side: a
+ * plain store of owner_in, a compiler barrier, a plain load of scav_in --
+ * no atomic read-modify-write (an xchg there was three quarters of the
+ * refill and free-event time of larson).  Scavenger side: store scav_in,
+ * membarrier(PRIVATE_EXPEDITED) (every running thread of the process
+ * executes a full barrier), load owner_in: the asymmetric Dekker pair of
+ * docs/design.md "Idle thread caches", so the two never both get in.
+ * Without membarrier (mcache_lock_fenced false, decided once at init) both
+ * sides use owner_in as a spin lock word with xchg. */
+typedef struct mcache_lock {
+	_Atomic uint32_t owner_in;  /* owner: 1 while inside or entering */
+	_Atomic uint32_t scav_in;   /* scavenger: 1 while inside or trying */
+} mcache_lock_t;
+
+extern bool mcache_lock_fenced;
+
 /* All fields are owner-thread only unless said otherwise. */
 typedef struct mcache {
 	/* The span class whose alloc[] slot the owner read last (stored by
@@ -57,8 +75,8 @@ typedef struct mcache {
 	 * scavenger only try-locks them, under mheap.lock, to take those from
 	 * a cache whose slow_events did not move for cache_idle_ms (for the
 	 * lists: the spans with no live object, see mcache_flush_idle). */
-	_Atomic uint32_t idle_lock;
-	_Atomic uint32_t span_lock;
+	mcache_lock_t idle_lock;
+	mcache_lock_t span_lock;
 	_Atomic uint64_t slow_events;             /* owner stores, others load */
 	/* under mheap.lock */
 	uint64_t idle_seen;                       /* slow_events at idle_since */
@@ -69,30 +87,41 @@ typedef struct mcache {
 	int tid;
 } mcache_t;
 
-/* Owner side of idle_lock and span_lock: uncontended except while the
- * scavenger is taking an idle cache's pages or empty spans (then it waits a
- * few microseconds).  Counted in gm_locks_held like the mutexes (fork from
- * a signal handler, and the scavenger's inline ticks, look at it). */
-static inline void mcache_spin_lock(_Atomic uint32_t *l)
+/* Owner side of idle_lock and span_lock: waits only while the scavenger
+ * is taking an idle cache's pages or empty spans (a few microseconds).
+ * Counted in gm_locks_held like the mutexes (fork from a signal handler,
+ * and the scavenger's inline ticks, look at it). */
+static inline void mcache_spin_lock(mcache_lock_t *l)
 {
 	gm_locks_held++;
-	while (atomic_exchange_explicit(l, 1, memory_order_acquire) != 0)
-		GM_CPU_RELAX();
+	if (UNLIKELY(!mcache_lock_fenced)) {
+		while (atomic_exchange_explicit(&l->owner_in, 1, memory_order_acquire) != 0)
+			GM_CPU_RELAX();
+		return;
+	}
+	for (;;) {
+		atomic_store_explicit(&l->owner_in, 1, memory_order_relaxed);
+		/* the CPU may still load scav_in before the store is visible:
+		 * the scavenger's membarrier orders the pair */
+		atomic_signal_fence(memory_order_seq_cst);
+		if (LIKELY(atomic_load_explicit(&l->scav_in, memory_order_acquire) == 0))
+			return;
+		atomic_store_explicit(&l->owner_in, 0, memory_order_release);
+		while (atomic_load_explicit(&l->scav_in, memory_order_relaxed) != 0)
+			GM_CPU_RELAX();
+	}
 }
 
-static inline bool mcache_spin_trylock(_Atomic uint32_t *l)
+static inline void mcache_spin_unlock(mcache_lock_t *l)
 {
-	if (atomic_exchange_explicit(l, 1, memory_order_acquire) != 0)
-		return false;
-	gm_locks_held++;
-	return true;
-}
-
-static inline void mcache_spin_unlock(_Atomic uint32_t *l)
-{
-	atomic_store_explicit(l, 0, memory_order_release);
+	atomic_store_explicit(&l->owner_in, 0, memory_order_release);
 	gm_locks_held--;
 }
+
+/* Scavenger side: try n locks with one barrier; ok[i] = lock i is held
+ * (release it with mcache_scav_unlock).  Never waits. */
+void mcache_scav_trylock(mcache_lock_t *const *l, bool *ok, unsigned n);
+void mcache_scav_unlock(mcache_lock_t *l);
 
 static inline void mcache_idle_lock(mcache_t *c) { mcache_spin_lock(&c->idle_lock); }
 static inline void mcache_idle_unlock(mcache_t *c) { mcache_spin_unlock(&c->idle_lock); }

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "malloc_impl.h"
 #include "mcache.h"
@@ -255,6 +256,64 @@ START_TEST(idle_flush_takes_current_spans_but_the_last_class)
 }
 END_TEST
 
+/* The owner-biased lock (mcache_lock_t): the scavenger's try-lock fails
+ * while the owner holds it and leaves no trace; once the scavenger holds
+ * it the owner waits until it lets go.  Run with membarrier (the owner's
+ * side is plain stores) and in the xchg fallback. */
+static _Atomic int lock_owner_in;
+static void *lock_owner(void *arg)
+{
+	mcache_lock_t *l = arg;
+	mcache_spin_lock(l);
+	atomic_store(&lock_owner_in, 1);
+	mcache_spin_unlock(l);
+	return NULL;
+}
+
+static void lock_protocol(void)
+{
+	mcache_lock_t lk = {0}, *l = &lk, other = {0};
+	mcache_lock_t *const both[2] = {l, &other};
+	bool ok[2];
+	mcache_spin_lock(l); /* the owner is inside */
+	mcache_scav_trylock(both, ok, 2);
+	ck_assert(!ok[0]);
+	ck_assert(ok[1]); /* one lock busy does not keep the scavenger out of another */
+	mcache_scav_unlock(&other);
+	ck_assert_uint_eq(atomic_load(&l->scav_in), 0);
+	mcache_spin_unlock(l);
+	mcache_scav_trylock(both, ok, 1); /* the owner left: the scavenger gets in */
+	ck_assert(ok[0]);
+	atomic_store(&lock_owner_in, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, lock_owner, l);
+	usleep(50 * 1000);
+	ck_assert_int_eq(atomic_load(&lock_owner_in), 0); /* the owner waits */
+	mcache_scav_unlock(l);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(atomic_load(&lock_owner_in), 1);
+	mcache_scav_trylock(both, ok, 1); /* free again */
+	ck_assert(ok[0]);
+	mcache_scav_unlock(l);
+}
+
+START_TEST(biased_lock_excludes_both_ways)
+{
+	gm_free(gm_alloc(16, 0)); /* initialise: membarrier registered */
+	ck_assert(mcache_lock_fenced); /* Linux >= 4.14, no seccomp filter */
+	lock_protocol();
+}
+END_TEST
+
+START_TEST(biased_lock_fallback_without_membarrier)
+{
+	gm_free(gm_alloc(16, 0));
+	gm_opt.cache_idle_ms = 0; /* no scavenger flush while the mode changes */
+	mcache_lock_fenced = false; /* this forked test process only */
+	lock_protocol();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("mcache");
@@ -267,6 +326,8 @@ int main(void)
 	tcase_add_test(tc, thread_exit_returns_everything);
 	tcase_add_test(tc, idle_flush_after_delay_only);
 	tcase_add_test(tc, idle_flush_takes_current_spans_but_the_last_class);
+	tcase_add_test(tc, biased_lock_excludes_both_ways);
+	tcase_add_test(tc, biased_lock_fallback_without_membarrier);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
