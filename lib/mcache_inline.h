@@ -32,7 +32,9 @@ static ALWAYS_INLINE void *mcache_alloc_fast_from(mcache_t *c, spanclass_t spc,
 	 * (mspan_load_cache), so its lowest bit is a valid free slot; taking
 	 * it (blsr) is all the loop-carried work */
 	s->alloc_cache = ac & (ac - 1);
-	unsigned idx = ((unsigned)s->cache_word << 6) + (unsigned)__builtin_ctzll(ac);
+	unsigned bit = (unsigned)__builtin_ctzll(ac);
+	c->last_bit = bit;
+	unsigned idx = ((unsigned)s->cache_word << 6) + bit;
 	s->freeindex = (uint16_t)(idx + 1);
 	void *p = (void *)(s->base + (uintptr_t)idx * s->elemsize);
 	if (p == NULL)
@@ -110,7 +112,13 @@ static ALWAYS_INLINE int mcache_free_few(mcache_t *c, mspan_t *s, void *p)
 			 * idx + 1 (nor keep fi live for) */
 			unsigned fi_again = __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED) - 1;
 			s->freeindex = (uint16_t)fi_again;
-			s->alloc_cache |= 1ull << (fi_again & 63);
+			/* the bit from the last malloc when it is this slot's (a
+			 * second load: the compiler may not use bit instead) */
+			unsigned lb = __atomic_load_n(&c->last_bit, __ATOMIC_RELAXED);
+			if (LIKELY(c->last_bit == idx))
+				s->alloc_cache |= 1ull << (lb & 63);
+			else
+				s->alloc_cache |= 1ull << (fi_again & 63);
 			s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
 			return FREE_DONE;
 		}

@@ -76,6 +76,37 @@ START_TEST(lifo_undo_small_spans)
 }
 END_TEST
 
+START_TEST(lifo_undo_after_another_class_malloc)
+{
+	/* The undo takes the bit back from the thread's last malloc when it is
+	 * the freed slot's; here a malloc of another class came in between
+	 * (its bit is another), so the undo must rebuild the bit from
+	 * freeindex -- and the slot must come back exactly once. */
+	void *a = gm_alloc(4096, 0);
+	void *b = gm_alloc(4096, 0);
+	mspan_t *s = arena_span_of((uintptr_t)b);
+	if (arena_span_of((uintptr_t)a) != s)
+		return; /* b opened a fresh span: nothing to undo in order */
+	void *o[3];
+	for (int i = 0; i < 3; i++) /* some 64-byte slot other than b's index */
+		o[i] = gm_alloc(64, 0);
+	ck_assert_uint_ne(mcache_tls->last_bit, 1);
+	unsigned fi = s->freeindex;
+	gm_free(b);
+	ck_assert_uint_eq(s->freeindex, fi - 1);
+	void *c = gm_alloc(4096, 0);
+	ck_assert_ptr_eq(c, b);
+	void *d = gm_alloc(4096, 0); /* the span is full: another block */
+	ck_assert_ptr_ne(d, a);
+	ck_assert_ptr_ne(d, c);
+	gm_free(d);
+	gm_free(c);
+	gm_free(a);
+	for (int i = 0; i < 3; i++)
+		gm_free(o[i]);
+}
+END_TEST
+
 START_TEST(double_free_after_lifo_undo_aborts)
 {
 	void *a = gm_alloc(4096, 0);
@@ -321,6 +352,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, owner_alloc_free_reuses_slot);
 	tcase_add_test(tc, lifo_undo_small_spans);
+	tcase_add_test(tc, lifo_undo_after_another_class_malloc);
 	tcase_add_test_raise_signal(tc, double_free_after_lifo_undo_aborts, SIGABRT);
 	tcase_add_test(tc, remote_frees_are_swept);
 	tcase_add_test(tc, thread_exit_returns_everything);
