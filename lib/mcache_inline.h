@@ -138,10 +138,19 @@ static ALWAYS_INLINE int mcache_free_few(mcache_t *c, mspan_t *s, void *p)
  * need from s. */
 static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p, mspan_t **few)
 {
-	mspan_t *s = arena_span_of((uintptr_t)p);
-	if (UNLIKELY(s == NULL ||
-	             atomic_load_explicit(&s->owner, memory_order_relaxed) != c))
-		return FREE_SLOW;
+	/* First guess: the current span of the class this thread allocated
+	 * last -- c's (a current span is owned by its cache), and never taken
+	 * by the scavenger (alloc_spc) -- found from c alone, so when p is in
+	 * it (a free soon after its malloc) the arena map's two loads are off
+	 * p's dependency chain (docs/design.md, "The free's first guess").
+	 * The empty cache's slots (mcache_empty_span, npages 0) never match. */
+	mspan_t *s = c->alloc[atomic_load_explicit(&c->alloc_spc, memory_order_relaxed)];
+	if (UNLIKELY((uintptr_t)p - s->base >= (s->npages << GM_PAGE_SHIFT))) {
+		s = arena_span_of((uintptr_t)p);
+		if (UNLIKELY(s == NULL ||
+		             atomic_load_explicit(&s->owner, memory_order_relaxed) != c))
+			return FREE_SLOW;
+	}
 	if (UNLIKELY(s->nelems <= GM_LIFO_MAX_NELEMS)) {
 		*few = s;
 		return FREE_FEW;
