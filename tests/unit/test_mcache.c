@@ -54,6 +54,43 @@ START_TEST(owner_alloc_free_reuses_slot)
 }
 END_TEST
 
+/* The free's first guess (mcache_free_fast) trusts that c->alloc[] holds
+ * only spans c owns, and must not take a block of another thread's
+ * current span of the same class for its own. */
+static void *guess_other(void *arg)
+{
+	void **out = arg;
+	out[0] = gm_alloc(64, 0);     /* this thread's current 64 B span */
+	return NULL;
+}
+
+START_TEST(free_guess_only_own_current_span)
+{
+	void *mine = gm_alloc(64, 0);
+	mcache_t *c = mcache_tls;
+	for (size_t size = 8; size <= 32768; size *= 2)
+		gm_free(gm_alloc(size, size & 16 ? 1 : 0));
+	for (unsigned spc = 0; spc < GM_NUM_SPAN_CLASSES; spc++)
+		if (c->alloc[spc] != &mcache_empty_span)
+			ck_assert_ptr_eq(atomic_load(&c->alloc[spc]->owner), c);
+	void *theirs[1];
+	pthread_t t;
+	pthread_create(&t, NULL, guess_other, theirs);
+	pthread_join(t, NULL);
+	mspan_t *ts = arena_span_of((uintptr_t)theirs[0]);
+	ck_assert_ptr_ne(ts, arena_span_of((uintptr_t)mine));
+	gm_free(gm_alloc(64, 0)); /* alloc_spc: the 64 B class */
+	mspan_t *cur = c->alloc[c->alloc_spc];
+	unsigned nf = cur->nfree_local;
+	/* a remote free: the guess (our 64 B span) must miss, and the block
+	 * must go to its own span's remote bits, not our free bits */
+	gm_free(theirs[0]);
+	ck_assert_uint_eq(cur->nfree_local, nf);
+	ck_assert(mspan_has_remote(ts));
+	gm_free(mine);
+}
+END_TEST
+
 START_TEST(lifo_undo_small_spans)
 {
 	/* 4096-byte class: 2 objects per span, so frees of the last object
@@ -351,6 +388,7 @@ int main(void)
 	TCase *tc = tcase_create("mcache");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, owner_alloc_free_reuses_slot);
+	tcase_add_test(tc, free_guess_only_own_current_span);
 	tcase_add_test(tc, lifo_undo_small_spans);
 	tcase_add_test(tc, lifo_undo_after_another_class_malloc);
 	tcase_add_test_raise_signal(tc, double_free_after_lifo_undo_aborts, SIGABRT);
