@@ -40,8 +40,8 @@
  *
  * Idle caches (mcache_flush_idle, from the scavenger): the page cache and
  * large blocks are guarded by idle_lock, the partial/full lists by span_lock
- * (spin flags the owner takes only on slow paths); the scavenger try-locks
- * them and takes the page cache, the large blocks and every listed span with
+ * (owner-biased locks, mcache_lock_t, the owner takes only on slow paths);
+ * the scavenger try-locks them and takes the page cache, the large blocks and every listed span with
  * no live object.  Current spans with no live object are taken through a
  * handshake (mcache_take_current): the owner stores the class it is about
  * to read in alloc_spc, the scavenger empties the slot, runs membarrier
@@ -80,6 +80,22 @@ static bool mcache_key_ok;
 static void mcache_thread_exit(void *arg);
 
 bool mcache_lock_fenced;
+/* membarrier failed after init (a seccomp filter installed later): the
+ * scavenger's side of both handshakes gives up for good.  Under mheap.lock
+ * (the scavenger's tick). */
+static bool mcache_no_membarrier;
+
+/* The scavenger's half of a handshake: every running thread of the process
+ * executes a full barrier.  False if membarrier is not available. */
+static bool mcache_scav_fence(void)
+{
+	if (!mcache_lock_fenced || mcache_no_membarrier)
+		return false;
+	if (os_membarrier())
+		return true;
+	mcache_no_membarrier = true; /* never again: idle caches keep their memory */
+	return false;
+}
 
 void mcache_scav_trylock(mcache_lock_t *const *l, bool *ok, unsigned n)
 {
@@ -92,7 +108,7 @@ void mcache_scav_trylock(mcache_lock_t *const *l, bool *ok, unsigned n)
 	}
 	for (unsigned i = 0; i < n; i++)
 		atomic_store_explicit(&l[i]->scav_in, 1, memory_order_relaxed);
-	bool fenced = os_membarrier();
+	bool fenced = mcache_scav_fence();
 	for (unsigned i = 0; i < n; i++) {
 		ok[i] = fenced && atomic_load_explicit(&l[i]->owner_in, memory_order_acquire) == 0;
 		if (ok[i])
@@ -503,14 +519,12 @@ static size_t mcache_take_empty(span_list_t *l, mspan_t **out, unsigned *n,
  * rereads alloc[] under span_lock); any other is stable and is taken if it
  * still has no live object.  The owner's current span of the class it
  * used last is therefore never taken. */
-static bool mcache_no_membarrier; /* under mheap.lock */
-
 static unsigned mcache_take_current(mcache_t *c, mspan_t **out, unsigned *n,
                                     unsigned max)
 {
 	mspan_t *cand[GM_NUM_SPAN_CLASSES]; /* slot: alloc[cand[i]->spanclass] */
 	unsigned ncand = 0, took = 0;
-	if (mcache_no_membarrier)
+	if (!mcache_lock_fenced || mcache_no_membarrier)
 		return 0;
 	uint32_t busy = atomic_load_explicit(&c->alloc_spc, memory_order_relaxed);
 	for (unsigned spc = 0; spc < GM_NUM_SPAN_CLASSES && *n + ncand < max; spc++) {
@@ -523,9 +537,7 @@ static unsigned mcache_take_current(mcache_t *c, mspan_t **out, unsigned *n,
 	}
 	if (ncand == 0)
 		return 0;
-	bool fenced = os_membarrier();
-	if (!fenced)
-		mcache_no_membarrier = true; /* never again: current spans stay */
+	bool fenced = mcache_scav_fence();
 	busy = atomic_load_explicit(&c->alloc_spc, memory_order_relaxed);
 	for (unsigned i = 0; i < ncand; i++) {
 		mspan_t *s = cand[i];
