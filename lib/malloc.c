@@ -438,6 +438,8 @@ void gm_free_slow(void *p, const char *call)
 		                            : "double free (block is not allocated)");
 		return;
 	}
+	if (!atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed))
+		atomic_store_explicit(&mspan_remote_seen, true, memory_order_relaxed);
 	uint64_t old = atomic_fetch_or_explicit(&s->remote_bits[idx >> 6], bit,
 	                                        memory_order_release);
 	if (UNLIKELY(old & bit))

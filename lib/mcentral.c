@@ -38,6 +38,7 @@
 #define MCENTRAL_SWEEP_BUDGET 16
 
 mcentral_t mcentral[GM_NUM_SPAN_CLASSES];
+_Atomic bool mspan_remote_seen;
 
 void span_list_push(span_list_t *l, mspan_t *s)
 {
@@ -113,6 +114,7 @@ size_t mspan_sweep(mspan_t *s)
 {
 	size_t nw = mspan_nwords(s);
 	uint64_t *ab = mspan_alloc_bits(s);
+	bool remote = atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed);
 	size_t count = 0;
 	bool freed_any = false;
 	for (size_t w = 0; w < nw; w++) {
@@ -120,7 +122,7 @@ size_t mspan_sweep(mspan_t *s)
 		if (valid == 0)
 			break;
 		uint64_t r = 0;
-		if (atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed))
+		if (remote && atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed))
 			r = atomic_exchange_explicit(&s->remote_bits[w], 0,
 			                             memory_order_acquire);
 		uint64_t f = s->free_bits[w];

@@ -40,6 +40,15 @@ void mcentral_uncache_span(mspan_t *s);
 /* Sweep every span in every central full list (reclaim before growth). */
 size_t mcentral_reclaim_all(void);
 
+/* Set (once, by a plain store) before the first free by a thread that does
+ * not own the span: until then no remote_bits word can be non-zero, so the
+ * owner's sweeps skip them (a single-threaded program never reads those
+ * cold lines: pareto, bench/RESULTS.md 2026-11-26).  A relaxed hint: a
+ * sweep that reads it false while a first remote free is in flight leaves
+ * that bit for a later sweep, which is what any sweep does with a remote
+ * free that lands after it. */
+extern _Atomic bool mspan_remote_seen;
+
 /* Sweep: fold free_bits and remote_bits into alloc_bits, reset freeindex
  * and alloc_cache.  Holder only.  Returns the number of free slots. */
 size_t mspan_sweep(mspan_t *s);

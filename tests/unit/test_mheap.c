@@ -103,6 +103,7 @@ START_TEST(sweep_folds_local_and_remote)
 	/* local frees: 0..9 ; remote frees: 100..104 and 150 */
 	for (size_t i = 0; i < 10; i++)
 		s->free_bits[i / 64] |= 1ull << (i % 64);
+	atomic_store(&mspan_remote_seen, true); /* as gm_free_slow does first */
 	for (size_t i = 100; i < 105; i++)
 		atomic_fetch_or(&s->remote_bits[i / 64], 1ull << (i % 64));
 	atomic_fetch_or(&s->remote_bits[150 / 64], 1ull << (150 % 64));
@@ -124,6 +125,30 @@ START_TEST(sweep_folds_local_and_remote)
 		ck_assert_uint_eq(mspan_next_free_index(s), i);
 	ck_assert_uint_eq(mspan_next_free_index(s), 150);
 	ck_assert_uint_eq(mspan_next_free_index(s), 200);
+	mheap_free_span(NULL, s);
+}
+END_TEST
+
+/* Before the first remote free (mspan_remote_seen false) a sweep leaves
+ * remote_bits alone: a bit that lands then (a first remote free in flight)
+ * keeps its object allocated until a sweep after the flag shows. */
+START_TEST(sweep_reads_remote_after_first_remote_free)
+{
+	atomic_store(&mspan_remote_seen, false);
+	mspan_t *s = mheap_alloc_span(NULL, 1, spanclass_make(1, 0), 0);
+	for (size_t i = 0; i < 100; i++) {
+		mspan_next_free_index(s);
+		s->alloc_count++;
+	}
+	s->free_bits[0] |= 1ull << 3;                  /* local free of 3 */
+	atomic_fetch_or(&s->remote_bits[1], 1ull << 2); /* remote free of 66 */
+	ck_assert_uint_eq(mspan_sweep(s), 1024 - 99);
+	ck_assert(mspan_obj_live(s, 66) == false); /* still reads as freed */
+	ck_assert(mspan_has_remote(s));
+	atomic_store(&mspan_remote_seen, true);
+	ck_assert_uint_eq(mspan_sweep(s), 1024 - 98);
+	ck_assert(!mspan_has_remote(s));
+	ck_assert_uint_eq(s->alloc_count, 98);
 	mheap_free_span(NULL, s);
 }
 END_TEST
@@ -207,6 +232,7 @@ START_TEST(central_takes_back_spans)
 	ck_assert_ptr_null(atomic_load(&s->owner));
 	ck_assert_uint_eq(mcentral[spc].partial.n, before + 1);
 	/* a remote free of that object, then reclaim: the span goes home */
+	atomic_store(&mspan_remote_seen, true);
 	atomic_fetch_or(&s->remote_bits[idx / 64], 1ull << (idx % 64));
 	uintptr_t base = s->base;
 	mcentral_reclaim_all();
@@ -226,6 +252,7 @@ int main(void)
 	tcase_add_test(tc, reuse_needs_zero);
 	tcase_add_test(tc, next_free_index_walks_words);
 	tcase_add_test(tc, sweep_folds_local_and_remote);
+	tcase_add_test(tc, sweep_reads_remote_after_first_remote_free);
 	tcase_add_test(tc, cache_returns_empty_spans);
 	tcase_add_test(tc, large_resize_in_place);
 	tcase_add_test(tc, central_takes_back_spans);
