@@ -79,9 +79,10 @@ heap_arena_t *arena_first(void)
 	return arena_list;
 }
 
-bool arena_alloc_needzero(uintptr_t base, size_t bytes)
+bool arena_alloc_needzero(uintptr_t base, size_t bytes, size_t *fresh)
 {
 	bool needzero = false;
+	size_t nfresh = 0;
 	uintptr_t end = base + bytes;
 	while (base < end) {
 		heap_arena_t *ha = arena_of(base);
@@ -90,10 +91,15 @@ bool arena_alloc_needzero(uintptr_t base, size_t bytes)
 		uintptr_t stop = end < arena_end ? end : arena_end;
 		if (off < ha->zeroed_base)
 			needzero = true;
-		if (stop - ha->base > ha->zeroed_base)
+		if (stop - ha->base > ha->zeroed_base) {
+			uintptr_t from = off > ha->zeroed_base ? off : ha->zeroed_base;
+			nfresh += (stop - ha->base) - from;
 			ha->zeroed_base = stop - ha->base;
+		}
 		base = stop;
 	}
+	if (fresh != NULL)
+		*fresh = nfresh;
 	return needzero;
 }
 

@@ -43,8 +43,10 @@ uintptr_t arena_grow(size_t bytes);
 /* First arena (address order of creation) for walking; under mheap.lock. */
 heap_arena_t *arena_first(void);
 /* Go's allocNeedsZero: does [base, base+bytes) need zeroing?  Bumps the
- * arenas' zeroed_base.  Caller holds mheap.lock. */
-bool arena_alloc_needzero(uintptr_t base, size_t bytes);
+ * arenas' zeroed_base.  *fresh (may be NULL): the bytes of the range that
+ * were above zeroed_base, never handed out before (heap growth).  Caller
+ * holds mheap.lock. */
+bool arena_alloc_needzero(uintptr_t base, size_t bytes, size_t *fresh);
 /* Bytes of heap mapped from the OS. */
 size_t arena_mapped_bytes(void);
 

@@ -264,6 +264,7 @@ mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
 	uintptr_t base = 0;
 	bool needzero = true;
 	size_t scav = 0;
+	size_t fresh = 0; /* bytes never handed out before: heap growth */
 
 	/* Lock-free: the thread's page cache (Go: npages < pageCachePages/4). */
 	if (c != NULL && c->live && align <= GM_PAGE_SIZE &&
@@ -280,7 +281,7 @@ mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
 				/* Pages of the group above zeroed_base are fresh. */
 				c->pcache_fresh = arena_alloc_needzero(
 				    c->pcache.base,
-				    GM_PAGE_CACHE_PAGES << GM_PAGE_SHIFT) ? 0 : ~0ull;
+				    GM_PAGE_CACHE_PAGES << GM_PAGE_SHIFT, NULL) ? 0 : ~0ull;
 			}
 			gm_mutex_unlock(&mheap.lock);
 		}
@@ -288,10 +289,14 @@ mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
 			uint64_t scav_before = c->pcache.scav;
 			uintptr_t pc_base = c->pcache.base;
 			base = pagecache_alloc(&c->pcache, npages, &scav);
+			if (scav != 0)
+				atomic_fetch_sub_explicit(&mheap.pages.cache_scav_pages, scav,
+				                          memory_order_relaxed);
 			if (base != 0) {
 				unsigned first = (unsigned)((base - pc_base) >> GM_PAGE_SHIFT);
 				uint64_t run = (npages == 64 ? ~0ull : ((1ull << npages) - 1)) << first;
 				uint64_t zero = c->pcache_fresh;
+				fresh = (size_t)gm_popcount64(zero & run) << GM_PAGE_SHIFT;
 				if (!mheap_used_madv_free)
 					zero |= scav_before;
 				needzero = (zero & run) != run;
@@ -304,7 +309,7 @@ mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
 		gm_mutex_lock(&mheap.lock);
 		base = mheap_alloc_pages_locked(npages, align, &scav, &reclaimed);
 		if (base != 0) {
-			bool below = arena_alloc_needzero(base, npages << GM_PAGE_SHIFT);
+			bool below = arena_alloc_needzero(base, npages << GM_PAGE_SHIFT, &fresh);
 			bool scav_zero = scav == npages && !mheap_used_madv_free;
 			needzero = below && !scav_zero;
 		}
@@ -315,11 +320,13 @@ mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
 		}
 	}
 	if (scav != 0) {
-		/* Paging scavenged memory back in grows retained memory just as
-		 * mapping an arena does: keep it under the limit and near in use
-		 * (Go's allocSpan). */
-		size_t inuse = atomic_load_explicit(&mheap.pages_inuse, memory_order_relaxed) + npages;
-		scavenge_for_growth(scav << GM_PAGE_SHIFT, inuse << GM_PAGE_SHIFT);
+		/* Paging in grows retained memory: release free resident
+		 * pages that could not serve this request, to stay under the
+		 * limit and near the recent peak in use (Go's allocSpan after a
+		 * heap growth; scavenge_for_growth). */
+		size_t inuse = atomic_load_explicit(&mheap.pages_inuse,
+		                                    memory_order_relaxed) + npages;
+		scavenge_for_growth(scav << GM_PAGE_SHIFT, fresh, inuse << GM_PAGE_SHIFT);
 		os_used((void *)base, npages << GM_PAGE_SHIFT);
 	}
 	mheap_init_span(s, base, npages, spc, needzero);
@@ -367,7 +374,7 @@ bool mheap_resize_large(mspan_t *s, size_t npages)
 		size_t scav = 0;
 		if (arena_of(next) != NULL && arena_of(next + (more << GM_PAGE_SHIFT) - 1) != NULL &&
 		    pagealloc_alloc_exact(&mheap.pages, next, more, &scav)) {
-			arena_alloc_needzero(next, more << GM_PAGE_SHIFT);
+			arena_alloc_needzero(next, more << GM_PAGE_SHIFT, NULL);
 			atomic_fetch_add_explicit(&mheap.pages_inuse, more, memory_order_relaxed);
 			s->npages = npages;
 		} else {
@@ -502,7 +509,7 @@ void mheap_stats_snapshot(stats_snapshot_t *out)
 	size_t free_pages = pagealloc_free_pages(&mheap.pages);
 	size_t scav_pages = pagealloc_scav_pages(&mheap.pages);
 	out->g.free_retained = (free_pages - scav_pages) << GM_PAGE_SHIFT;
-	out->g.released = scav_pages << GM_PAGE_SHIFT;
+	out->g.released = pagealloc_released_pages(&mheap.pages) << GM_PAGE_SHIFT;
 	out->g.metadata = persistent_bytes();
 	out->g.nthreads = mcache_count();
 	out->g.scavenged_total = atomic_load_explicit(&mheap.scavenged_total, memory_order_relaxed);

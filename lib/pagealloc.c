@@ -630,6 +630,12 @@ size_t pagealloc_scav_pages(const pagealloc_t *p)
 	return p->scav_pages;
 }
 
+size_t pagealloc_released_pages(const pagealloc_t *p)
+{
+	return p->scav_pages +
+	       atomic_load_explicit(&p->cache_scav_pages, memory_order_relaxed);
+}
+
 size_t pagealloc_total_pages(const pagealloc_t *p)
 {
 	return p->total_pages;
@@ -676,6 +682,8 @@ pagecache_t pagealloc_alloc_to_cache(pagealloc_t *p)
 	d->scav.w[block / 64] &= ~c.cache;
 	p->free_pages -= (size_t)gm_popcount64(c.cache);
 	p->scav_pages -= (size_t)gm_popcount64(c.scav);
+	atomic_fetch_add_explicit(&p->cache_scav_pages, (size_t)gm_popcount64(c.scav),
+	                          memory_order_relaxed);
 	pagealloc_update(p, c.base, GM_PAGE_CACHE_PAGES, false, true);
 
 	/* Every page below the block's end is now allocated; point at its
@@ -726,6 +734,8 @@ void pagecache_flush(pagecache_t *c, pagealloc_t *p)
 	d->scav.w[word] |= scav;
 	p->free_pages += (size_t)gm_popcount64(c->cache);
 	p->scav_pages += (size_t)gm_popcount64(scav);
+	atomic_fetch_sub_explicit(&p->cache_scav_pages, (size_t)gm_popcount64(scav),
+	                          memory_order_relaxed);
 	if (c->base < p->search_addr)
 		p->search_addr = c->base;
 	pagealloc_update(p, c->base, GM_PAGE_CACHE_PAGES, false, false);

@@ -11,6 +11,7 @@
 #ifndef GM_PAGEALLOC_H
 #define GM_PAGEALLOC_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,6 +78,11 @@ typedef struct pagealloc {
 	 *   scav_pages  = sum over grown chunks of (free & scavenged) bits
 	 * Pages in a page cache count as allocated.  Under mheap lock. */
 	size_t total_pages, free_pages, scav_pages;
+	/* Scavenged pages held in page caches: added when a cache takes a
+	 * block, taken off when its owner pages some in (mheap_alloc_span,
+	 * no lock: atomic) or the cache is flushed.  Released memory all the
+	 * same (Go's heapReleased counts them until they are allocated). */
+	_Atomic size_t cache_scav_pages;
 	/* Bytes of metadata mappings (summaries reserved + L2 blocks). */
 	size_t meta_bytes;
 } pagealloc_t;
@@ -138,6 +144,9 @@ void pagealloc_scav_return(pagealloc_t *p, uintptr_t base, size_t npages);
 
 size_t pagealloc_free_pages(const pagealloc_t *p);   /* mheap lock */
 size_t pagealloc_scav_pages(const pagealloc_t *p);   /* free and scavenged */
+/* Pages released to the OS: free and scavenged, plus the scavenged pages
+ * of page caches (not yet paged in). */
+size_t pagealloc_released_pages(const pagealloc_t *p);
 size_t pagealloc_total_pages(const pagealloc_t *p);
 size_t pagealloc_metadata_bytes(const pagealloc_t *p); /* virtual */
 

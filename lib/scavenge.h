@@ -57,12 +57,15 @@ void scavenge_wake(void);
 /* Before mapping `bytes` more: scavenge synchronously to stay under the
  * memory limit.  Call without mheap.lock. */
 void scavenge_for_limit(size_t bytes);
-/* An allocation just paged in `paged_in` bytes (fresh or scavenged pages)
- * with `inuse` bytes in use counting it: release free resident pages, at
- * most as many as were paged in, so retained memory stays within
- * retain_percent of in use (and under the memory limit).  Go's allocSpan
- * does the same on heap growth.  Call without mheap.lock. */
-void scavenge_for_growth(size_t paged_in, size_t inuse);
+/* An allocation just paged in `paged_in` bytes (fresh or scavenged pages),
+ * `fresh` of them never handed out before (heap growth), with `inuse`
+ * bytes in use counting it: release free resident pages, at most as many
+ * as were paged in, so retained memory stays within retain_percent of the
+ * recent peak in use (and under the memory limit).  Go's allocSpan does the
+ * same on heap growth.  Scavenged pages paged in again release only when
+ * retained memory is a page-cache group (512 KiB) over the goal.  Call
+ * without mheap.lock. */
+void scavenge_for_growth(size_t paged_in, size_t fresh, size_t inuse);
 size_t scavenge_memory_limit(void);
 void scavenge_fork_prepare(void);
 void scavenge_fork_parent(void);

@@ -4,7 +4,8 @@
  * scan/noscan kinds (gm_*_noscan, gm_kind_of, realloc keeps the kind),
  * gm_heap_walk (exactly the live blocks, with their usable sizes and
  * kinds; stops on a nonzero callback), gm_stats (deltas of allocated,
- * nblocks, large_allocated, nlarge), gm_scavenge, gm_version, and the
+ * nblocks, large_allocated, nlarge), gm_scavenge, a freed and rebuilt
+ * working set keeping its pages (scavenged_total), gm_version, and the
  * min_align option, checked in a child process started with
  * GOMALLOC_CONF=min_align:8 (this program re-executed as
  * "test_gm --usable-child").
@@ -368,6 +369,34 @@ START_TEST(test_scavenge)
 }
 END_TEST
 
+/* A working set freed and built again (32 spans of 256 B, as bench_micro's
+ * batch_fifo/256) keeps its pages: paging back in pages released earlier
+ * must not release the pages the next spans take, round after round
+ * (before 2026-11-26: ~20 pages a round, 320 MiB over these 2000 rounds). */
+START_TEST(test_rebuild_keeps_pages)
+{
+	enum { N = 1000, ROUNDS = 2000 };
+	static void *p[N];
+	gm_stats_t a, b;
+	for (int r = 0; r < ROUNDS + 20; r++) {
+		if (r == 20)
+			gm_stats(&a);
+		for (int i = 0; i < N; i++) {
+			p[i] = malloc(256);
+			ck_assert_ptr_nonnull(p[i]);
+			*(volatile char *)p[i] = (char)r;
+		}
+		for (int i = 0; i < N; i++)
+			free(p[i]);
+	}
+	gm_stats(&b);
+	size_t released = b.scavenged_total - a.scavenged_total;
+	ck_assert_msg(released < 4 * MiB,
+	              "%d rounds of a 256 KiB working set released %zu bytes to the OS",
+	              ROUNDS, released);
+}
+END_TEST
+
 START_TEST(test_version)
 {
 	const char *v = gm_version();
@@ -496,6 +525,7 @@ static Suite *gm_suite(void)
 	tcase_add_test(tc, test_stats_small);
 	tcase_add_test(tc, test_stats_large);
 	tcase_add_test(tc, test_scavenge);
+	tcase_add_test(tc, test_rebuild_keeps_pages);
 	tcase_add_test(tc, test_version);
 	tcase_add_test(tc, test_min_align);
 	suite_add_tcase(s, tc);
