@@ -17,12 +17,29 @@
 #define GM_ALIGNED(n)  __attribute__((aligned(n)))
 #define GM_FORMAT(a,b) __attribute__((format(printf, a, b)))
 
-/* Population count without a libgcc call on baseline x86-64 (no -mpopcnt). */
+#include <stdbool.h>
+
+/* Population count without a libgcc call on baseline x86-64 (no -mpopcnt):
+ * the popcnt instruction when the CPU has it (gm_cpu_popcnt, set once by
+ * gm_cpu_init before anything else runs; a well-predicted branch), else 12
+ * instructions of arithmetic.  Sweeps count every bitmap word: larson ran
+ * 3.5% of its instructions in the arithmetic (bench/RESULTS.md
+ * 2026-11-26). */
+#if !defined(__POPCNT__) && defined(__x86_64__)
+extern bool gm_cpu_popcnt;
+#endif
+void gm_cpu_init(void);
+
 static inline unsigned gm_popcount64(unsigned long long x)
 {
 #if defined(__POPCNT__) || !defined(__x86_64__)
 	return (unsigned)__builtin_popcountll(x);
 #else
+	if (LIKELY(gm_cpu_popcnt)) {
+		unsigned long long n;
+		__asm__("popcntq %1, %0" : "=r"(n) : "rm"(x) : "cc");
+		return (unsigned)n;
+	}
 	x = x - ((x >> 1) & 0x5555555555555555ull);
 	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
 	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;

@@ -233,6 +233,7 @@ bool gm_init_slow(void)
 		return !gm_init_failed;
 	}
 	gm_in_init = true;
+	gm_cpu_init();
 	options_init(environ);
 	sizeclass_init(gm_opt.min_align);
 	os_set_madv_free(gm_opt.madvise == GM_MADVISE_FREE);
@@ -667,4 +668,19 @@ int gm_mallopt(int param, int value)
 	default:
 		return 0;
 	}
+}
+
+#if !defined(__POPCNT__) && defined(__x86_64__)
+#include <cpuid.h>
+bool gm_cpu_popcnt;
+#endif
+
+/* Once, first thing in gm_init_slow (under gm_init_lock): CPU features. */
+void gm_cpu_init(void)
+{
+#if !defined(__POPCNT__) && defined(__x86_64__)
+	unsigned a, b, c, d;
+	if (__get_cpuid(1, &a, &b, &c, &d))
+		gm_cpu_popcnt = (c & bit_POPCNT) != 0;
+#endif
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "pagealloc.h"
 #include "pallocbits.h"
 
@@ -308,6 +309,39 @@ static void fx_check(const pagealloc_t *p, const fx_chunk_t *t, size_t n)
 #define FX_N(t) (sizeof(t) / sizeof((t)[0]))
 
 /* ---- pallocSum and pallocbits ------------------------------------------ */
+
+/* gm_popcount64: the popcnt path (when the CPU has it) and the arithmetic
+ * agree with a bit-by-bit count. */
+static unsigned slow_count(uint64_t x)
+{
+	unsigned n = 0;
+	for (; x; x >>= 1)
+		n += (unsigned)(x & 1);
+	return n;
+}
+
+START_TEST(test_popcount)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+	for (int pass = 0; pass < 2; pass++) {
+#if !defined(__POPCNT__) && defined(__x86_64__)
+		gm_cpu_popcnt = false;
+		if (pass == 1)
+			gm_cpu_init(); /* the instruction, if the CPU has it */
+#endif
+		ck_assert_uint_eq(gm_popcount64(0), 0);
+		ck_assert_uint_eq(gm_popcount64(~0ull), 64);
+		ck_assert_uint_eq(gm_popcount64(1ull << 63), 1);
+		for (int i = 0; i < 1000; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			uint64_t v = x & (x >> (i & 31));
+			ck_assert_uint_eq(gm_popcount64(v), slow_count(v));
+		}
+	}
+}
+END_TEST
 
 START_TEST(test_sum_pack)
 {
@@ -1534,6 +1568,7 @@ static Suite *pagealloc_suite(void)
 	Suite *s = suite_create("pagealloc");
 	TCase *bits = tcase_create("pallocbits");
 	tcase_set_timeout(bits, 60);
+	tcase_add_test(bits, test_popcount);
 	tcase_add_test(bits, test_sum_pack);
 	tcase_add_test(bits, test_bits_ranges);
 	tcase_add_test(bits, test_bits_summarize);
