@@ -129,6 +129,40 @@ START_TEST(sweep_folds_local_and_remote)
 }
 END_TEST
 
+/* The one-word sweep (spans of at most 64 objects): class 32 (1024 B, 16
+ * objects).  10 taken since the last sweep, 3 more allocated before it
+ * (alloc bits 12..14); local frees 1, 2, 13; remote frees 4 and 14. */
+START_TEST(sweep_one_word)
+{
+	unsigned sc = 32;
+	ck_assert_uint_eq(sizeclass_nobjs[sc], 16);
+	mspan_t *s = mheap_alloc_span(NULL, sizeclass_npages[sc], spanclass_make(sc, 0), 0);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->nwords_log2, 0);
+	s->bits[0] = 7ull << 12;
+	s->alloc_cache = mspan_load_cache(s, 0);
+	for (size_t i = 0; i < 10; i++)
+		ck_assert_uint_eq(mspan_next_free_index(s), i);
+	s->alloc_count = 13;
+	s->free_bits[0] = (1ull << 1) | (1ull << 2) | (1ull << 13);
+	atomic_store(&mspan_remote_seen, true);
+	atomic_fetch_or(&s->remote_bits[0], (1ull << 4) | (1ull << 14));
+	size_t nfree = mspan_sweep(s);
+	ck_assert_uint_eq(nfree, 16 - 8);
+	ck_assert_uint_eq(s->alloc_count, 8);
+	ck_assert_uint_eq(s->bits[0], 0x3ffull & ~((1ull << 1) | (1ull << 2) | (1ull << 4)) | (1ull << 12));
+	ck_assert_uint_eq(s->free_bits[0], 0);
+	ck_assert(!mspan_has_remote(s));
+	ck_assert_uint_eq(s->freeindex, 0);
+	ck_assert_uint_eq(s->needzero, 1);
+	static const size_t order[] = { 1, 2, 4, 10, 11, 13, 14, 15 };
+	for (size_t i = 0; i < 8; i++)
+		ck_assert_uint_eq(mspan_next_free_index(s), order[i]);
+	ck_assert_uint_eq(mspan_next_free_index(s), 16); /* full */
+	mheap_free_span(NULL, s);
+}
+END_TEST
+
 /* Before the first remote free (mspan_remote_seen false) a sweep leaves
  * remote_bits alone: a bit that lands then (a first remote free in flight)
  * keeps its object allocated until a sweep after the flag shows. */
@@ -253,6 +287,7 @@ int main(void)
 	tcase_add_test(tc, next_free_index_walks_words);
 	tcase_add_test(tc, sweep_folds_local_and_remote);
 	tcase_add_test(tc, sweep_reads_remote_after_first_remote_free);
+	tcase_add_test(tc, sweep_one_word);
 	tcase_add_test(tc, cache_returns_empty_spans);
 	tcase_add_test(tc, large_resize_in_place);
 	tcase_add_test(tc, central_takes_back_spans);
