@@ -17,8 +17,8 @@
  * Frees by the owner are plain stores into free_bits, so a single-threaded
  * program never executes an atomic read-modify-write on malloc or free.
  *
- * Free events: the fast free calls mcache_free_event when nfree_local
- * reaches free_trigger:
+ * Free events: the fast free calls mcache_free_event when the owner's frees
+ * since the last sweep reach free_trigger:
  *   CURRENT span:       free_trigger 0 (never; reuse happens at the sweep)
  *   CACHE_FULL span:    after 1/MCACHE_TRIGGER_YIELD of it was freed
  *                       (move it to partial: a sweep would now pay)
@@ -157,7 +157,7 @@ void mcache_global_init(void)
 static bool mcache_sweep_pays(mspan_t *s)
 {
 	size_t want = 1 + s->nelems / MCACHE_SWEEP_YIELD;
-	size_t n = s->nfree_local;
+	size_t n = mspan_nfree_local(s);
 	if (n >= want)
 		return true;
 	if (!atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed))
@@ -174,13 +174,13 @@ static void mcache_set_trigger(mspan_t *s)
 	case SPAN_LIST_CACHE_FULL:
 		/* move to partial once a sweep would pay: 1/MCACHE_TRIGGER_YIELD
 		 * of the span freed (a sweep costs the same for 1 slot or 100) */
-		s->free_trigger = (uint16_t)(s->nfree_local + 1 + s->nelems / MCACHE_TRIGGER_YIELD);
+		mspan_set_free_trigger(s, mspan_nfree_local(s) + 1 + s->nelems / MCACHE_TRIGGER_YIELD);
 		break;
 	case SPAN_LIST_CACHE_PARTIAL:
-		s->free_trigger = s->alloc_count;
+		mspan_set_free_trigger(s, s->alloc_count);
 		break;
 	default:
-		s->free_trigger = 0;
+		mspan_set_free_trigger(s, 0);
 		break;
 	}
 }
@@ -223,7 +223,7 @@ static ALWAYS_INLINE void *mcache_take(mspan_t *s, size_t idx)
 static void mcache_make_current(mcache_t *c, spanclass_t spc, mspan_t *s)
 {
 	s->list = SPAN_LIST_CURRENT;
-	s->free_trigger = 0;
+	mspan_set_free_trigger(s, 0);
 	c->alloc[spc] = s;
 }
 
@@ -320,7 +320,7 @@ static void mcache_free_event_locked(mcache_t *c, mspan_t *s)
 		s->list = SPAN_LIST_CACHE_PARTIAL;
 		span_list_push_head(&c->partial[spc], s);
 	}
-	if (s->list == SPAN_LIST_CACHE_PARTIAL && s->nfree_local == s->alloc_count) {
+	if (s->list == SPAN_LIST_CACHE_PARTIAL && mspan_nfree_local(s) == s->alloc_count) {
 		if (c->partial[spc].n > 1) {
 			span_list_remove(&c->partial[spc], s);
 			s->list = SPAN_LIST_NONE;
@@ -335,7 +335,7 @@ static void mcache_free_event_locked(mcache_t *c, mspan_t *s)
 			mcache_set_trigger(s);
 			return;
 		}
-		s->free_trigger = 0; /* keep this one empty span */
+		mspan_set_free_trigger(s, 0); /* keep this one empty span */
 		return;
 	}
 	mcache_set_trigger(s);

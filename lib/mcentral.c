@@ -142,7 +142,7 @@ size_t mspan_sweep(mspan_t *s)
 	s->freeindex = 0;
 	s->cache_word = 0;
 	s->alloc_count = (uint16_t)count;
-	s->nfree_local = 0;
+	mspan_reset_nfree_local(s);
 	s->alloc_cache = mspan_load_cache(s, 0);
 	return s->nelems - count;
 }

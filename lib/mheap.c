@@ -218,7 +218,8 @@ static void mheap_init_span(mspan_t *s, uintptr_t base, size_t npages,
 	s->freeindex = 0;
 	s->cache_word = 0;
 	s->alloc_count = 0;
-	s->nfree_local = 0;
+	s->free_trigger = 0;
+	s->free_left = 0;
 	s->list = SPAN_LIST_NONE;
 	atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
 	if (sc == 0) {

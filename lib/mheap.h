@@ -57,7 +57,12 @@ enum span_state {
  * fast path does not count the slots it takes, so a current span's count
  * is stale until the span is retired exhausted (alloc_count = nelems) or
  * swept again; only spans on the owner's partial/full lists use it.
- * nfree_local = owner frees since the last sweep.
+ * Owner frees since the last sweep: mspan_nfree_local(s), kept as a
+ * countdown to the next free event (free_left = free_trigger - frees, mod
+ * 2^16): the fast free decrements it and calls mcache_free_event when it
+ * reaches 0 (one `sub` on memory and a branch, where a count and a compare
+ * with free_trigger took five instructions).  A trigger of 0 means never:
+ * between two sweeps a span takes at most nelems (<= 1024) owner frees.
  */
 typedef struct mspan {
 	/* line 0: set when the span is allocated, read by everyone (remote
@@ -83,14 +88,32 @@ typedef struct mspan {
 	uint64_t alloc_cache GM_ALIGNED(64);
 	uint16_t freeindex;
 	uint16_t alloc_count;
-	uint16_t nfree_local;
-	uint16_t free_trigger;    /* owner: nfree_local value that calls mcache_free_event */
+	uint16_t free_left;       /* owner: frees until mcache_free_event (see above) */
+	uint16_t free_trigger;    /* owner: mspan_nfree_local value that calls it */
 	struct mspan *next, *prev;    /* list links; holder only */
 	uint64_t bits[];              /* alloc_bits, free_bits, (64-aligned) remote_bits */
 } mspan_t;
 _Static_assert(offsetof(mspan_t, bits) == 96, "1-word bitmaps share line 1");
 
 static ALWAYS_INLINE uint64_t *mspan_alloc_bits(mspan_t *s) { return s->bits; }
+/* Owner frees since the last sweep. */
+static ALWAYS_INLINE unsigned mspan_nfree_local(const mspan_t *s)
+{
+	return (uint16_t)(s->free_trigger - s->free_left);
+}
+/* The free event at `trigger` owner frees since the last sweep (0: never),
+ * keeping the count. */
+static ALWAYS_INLINE void mspan_set_free_trigger(mspan_t *s, unsigned trigger)
+{
+	unsigned n = mspan_nfree_local(s);
+	s->free_trigger = (uint16_t)trigger;
+	s->free_left = (uint16_t)(trigger - n);
+}
+/* A sweep: no owner free since (the trigger stays). */
+static ALWAYS_INLINE void mspan_reset_nfree_local(mspan_t *s)
+{
+	s->free_left = s->free_trigger;
+}
 static ALWAYS_INLINE size_t mspan_nwords(const mspan_t *s) { return (size_t)1 << s->nwords_log2; }
 static ALWAYS_INLINE int mspan_is_large(const mspan_t *s) { return (s->spanclass >> 1) == 0; }
 

@@ -81,11 +81,11 @@ START_TEST(free_guess_only_own_current_span)
 	ck_assert_ptr_ne(ts, arena_span_of((uintptr_t)mine));
 	gm_free(gm_alloc(64, 0)); /* alloc_spc: the 64 B class */
 	mspan_t *cur = c->alloc[c->alloc_spc];
-	unsigned nf = cur->nfree_local;
+	unsigned nf = mspan_nfree_local(cur);
 	/* a remote free: the guess (our 64 B span) must miss, and the block
 	 * must go to its own span's remote bits, not our free bits */
 	gm_free(theirs[0]);
-	ck_assert_uint_eq(cur->nfree_local, nf);
+	ck_assert_uint_eq(mspan_nfree_local(cur), nf);
 	ck_assert(mspan_has_remote(ts));
 	gm_free(mine);
 }
