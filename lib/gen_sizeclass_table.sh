@@ -4,9 +4,10 @@
 # max_waste_pct).  Usage: lib/gen_sizeclass_table.sh tests/unit/sizeclasses.tsv > lib/sizeclass_table.h
 #
 # One deliberate difference (docs/design.md, "Spans of at least 16 objects"):
-# a class of at most GM_MIN_OBJS_MAX_SIZE (1280) bytes whose Go span holds
-# fewer than GM_MIN_SPAN_OBJS (16) objects gets the fewest pages that hold 16
-# (576..1024 B: 2 pages, 1152 and 1280 B: 3).  Object sizes are Go's.
+# a class of at most 1280 bytes whose Go span holds fewer than 16 objects
+# gets the fewest pages that hold 16 (576..1024 B: 2 pages, 1152 and 1280 B:
+# 3); the two numbers are the literals in the awk rule below.  Object sizes
+# are Go's.
 set -eu
 awk -F'\t' 'BEGIN { n = 0 }
 NR == 1 { next }

@@ -129,8 +129,8 @@ START_TEST(sweep_folds_local_and_remote)
 }
 END_TEST
 
-/* The one-word sweep (spans of at most 64 objects): class 32 (1024 B, 16
- * objects).  10 taken since the last sweep, 3 more allocated before it
+/* A sweep of a span with one bitmap word (at most 64 objects): class 32
+ * (1024 B, 16 objects).  10 taken since the last sweep, 3 more allocated before it
  * (alloc bits 12..14); local frees 1, 2, 13; remote frees 4 and 14. */
 START_TEST(sweep_one_word)
 {
