@@ -298,7 +298,6 @@ static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
 	} else {
 		s->spanclass = spanclass_make(0, noscan);
 	}
-	s->large_size = size;
 	if (zero && s->needzero)
 		memset((void *)s->base, 0, size);
 	return (void *)s->base;
@@ -552,10 +551,8 @@ void *gm_realloc(void *p, size_t size)
 			size_t npages = (size + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
 			if (npages == s->npages ||
 			    (npages < s->npages && mheap_resize_large(s, npages)) ||
-			    (npages > s->npages && mheap_resize_large(s, npages))) {
-				s->large_size = size;
+			    (npages > s->npages && mheap_resize_large(s, npages)))
 				return p;
-			}
 		}
 	} else {
 		if (!gm_check_live(s, p, "realloc")) {

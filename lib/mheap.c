@@ -226,12 +226,16 @@ static void mheap_init_span(mspan_t *s, uintptr_t base, size_t npages,
 		s->elemsize = 0;
 		s->nelems = 1;
 		s->divmagic = 0;
+		s->free_divmagic = 0;
+		s->small_bytes = 0;
 		s->alloc_cache = 0;
 		s->bits[0] = 1;
 	} else {
 		s->elemsize = sizeclass_size[sc];
 		s->nelems = sizeclass_nobjs[sc];
 		s->divmagic = sizeclass_divmagic[sc];
+		s->free_divmagic = s->nelems <= GM_LIFO_MAX_NELEMS ? 0 : s->divmagic;
+		s->small_bytes = (uint32_t)(s->npages << GM_PAGE_SHIFT);
 		memset(s->bits, 0, 2 * mspan_nwords(s) * sizeof(uint64_t));
 		s->alloc_cache = mspan_load_cache(s, 0);
 		for (size_t w = 0; w < mspan_nwords(s); w++)

@@ -81,7 +81,13 @@ typedef struct mspan {
 	size_t npages;
 	uint64_t *free_bits;
 	_Atomic uint64_t *remote_bits;
-	size_t large_size;            /* requested bytes of a large block */
+	/* for the owner's fast free (mcache_free_fast): divmagic, but 0 in
+	 * spans of at most GM_LIFO_MAX_NELEMS objects, whose every pointer
+	 * then fails the object-start test and takes mcache_free_few; and
+	 * npages * GM_PAGE_SIZE of a small span (0 for a large one: the free's
+	 * first guess looks only at current spans) */
+	uint32_t free_divmagic;
+	uint32_t small_bytes;
 	/* line 1: the holder's allocation state, list links and (for spans of
 	 * up to 128 objects) the alloc and free bitmaps: malloc and the
 	 * owner's free touch lines 0 and 1 only */

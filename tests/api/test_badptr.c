@@ -92,6 +92,13 @@ static void *bad_interior_large(void)
 	char *p = malloc(100000);
 	return opp(p + 16384);
 }
+/* A class of at most 4 objects a span (GM_LIFO_MAX_NELEMS): the owner's
+ * free takes mcache_free_few's way for these */
+static void *bad_interior_few(void)
+{
+	char *p = malloc(2600); /* class 2688: 3 objects a span */
+	return opp(p + 512);
+}
 static void *bad_unaligned_small(void)
 {
 	char *p = malloc(64);
@@ -175,6 +182,7 @@ static const bad_case_t cases[] = {
 	{ "glibc_block", bad_glibc_block, "not allocated" },
 	{ "interior_small", bad_interior_small, NULL },
 	{ "interior_large", bad_interior_large, NULL },
+	{ "interior_few", bad_interior_few, NULL },
 	{ "unaligned_small", bad_unaligned_small, NULL },
 	{ "unaligned_large", bad_unaligned_large, NULL },
 	{ "one_past_small", bad_one_past_small, NULL },
@@ -421,7 +429,7 @@ static void expect_continue(const bad_case_t *c, int call, int use_mallopt)
 }
 
 static const char *free_cases[] = { "stack", "global", "static", "mmap", "glibc_block",
-	                            "interior_small", "interior_large",
+	                            "interior_small", "interior_large", "interior_few",
 	                            "unaligned_small", "unaligned_large",
 	                            "one_past_small", "one_past_large",
 	                            "double_free_small", "double_free_large",
