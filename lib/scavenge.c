@@ -79,10 +79,16 @@ void scav_plan_init(scav_plan_t *p, uint64_t delay_ns, unsigned retain_percent)
 	p->peak_window_ns = delay_ns > SCAV_TICK_NS ? delay_ns : SCAV_TICK_NS;
 }
 
+/* bytes * percent / 100 without overflow: the goal of the background ticks
+ * and of the release at heap growth. */
+static size_t scav_percent_of(size_t bytes, unsigned percent)
+{
+	return bytes / 100 * percent + bytes % 100 * percent / 100;
+}
+
 size_t scav_plan_goal(const scav_plan_t *p)
 {
-	return p->peak_inuse / 100 * p->retain_percent +
-	       p->peak_inuse % 100 * p->retain_percent / 100;
+	return scav_percent_of(p->peak_inuse, p->retain_percent);
 }
 
 size_t scav_plan_tick(scav_plan_t *p, uint64_t now, size_t inuse, size_t retained)
@@ -302,7 +308,7 @@ void scavenge_for_growth(size_t paged_in, size_t fresh, size_t inuse)
 	size_t peak = atomic_load_explicit(&mheap.inuse_peak, memory_order_relaxed) << GM_PAGE_SHIFT;
 	if (peak > inuse)
 		inuse = peak;
-	size_t goal = inuse / 100 * gm_opt.retain_percent;
+	size_t goal = scav_percent_of(inuse, gm_opt.retain_percent);
 	if (fresh == 0)
 		goal += (size_t)GM_PAGE_CACHE_PAGES << GM_PAGE_SHIFT;
 	if (retained > goal) {
