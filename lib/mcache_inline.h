@@ -173,7 +173,7 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p, mspan_t **few)
 	 * GM_LIFO_MAX_NELEMS objects: they fail it, and only then is nelems
 	 * read (one test less on the common path).  gm_bit64/gm_setbit64: bt
 	 * and bts take idx modulo 64 (no `& 63`).  bench/fastpath: 30
-	 * instructions when the first guess hits, 37 before these two. */
+	 * instructions when the first guess hits, 37 before these changes. */
 	uint32_t dm = s->free_divmagic;
 	uint64_t prod = (uint64_t)((uintptr_t)p - s->base) * dm;
 	if (UNLIKELY(!sizeclass_is_objstart(dm, prod))) {
