@@ -82,15 +82,16 @@ static ALWAYS_INLINE void mcache_free_mark(mspan_t *s, uint64_t *fw, uint64_t wo
 
 /* The slot index of p in s into *idx; false unless p is an object start
  * (sizeclass_is_objstart: one compare on the product that gives the
- * index).  The first of the owner's free checks. */
-static ALWAYS_INLINE bool mcache_objstart_index(const mspan_t *s, const void *p,
-                                                uint32_t *idx)
+ * index).  dm: s->divmagic, or s->free_divmagic on the fast free (0 in
+ * spans of at most GM_LIFO_MAX_NELEMS objects: always false there).  The
+ * first of the owner's free checks. */
+static ALWAYS_INLINE bool mcache_objstart_index(const mspan_t *s, uint32_t dm, const void *p,
+                                                uint64_t *idx)
 {
-	uint32_t dm = s->divmagic;
 	uint64_t prod = (uint64_t)((uintptr_t)p - s->base) * dm;
 	if (!sizeclass_is_objstart(dm, prod))
 		return false;
-	*idx = (uint32_t)(prod >> 32);
+	*idx = prod >> 32;
 	return true;
 }
 
@@ -102,9 +103,10 @@ static ALWAYS_INLINE bool mcache_objstart_index(const mspan_t *s, const void *p,
 static ALWAYS_INLINE int mcache_free_few(mcache_t *c, mspan_t *s, void *p)
 {
 	mcache_note_alloc_spc(c, s->spanclass); /* before the read of alloc[spc] */
-	uint32_t idx; /* < GM_LIFO_MAX_NELEMS: bitmap word 0 */
-	if (UNLIKELY(!mcache_objstart_index(s, p, &idx)))
+	uint64_t at;
+	if (UNLIKELY(!mcache_objstart_index(s, s->divmagic, p, &at)))
 		return FREE_SLOW;
+	uint32_t idx = (uint32_t)at; /* < GM_LIFO_MAX_NELEMS: bitmap word 0 */
 	uint64_t bit = 1ull << idx;
 	uint64_t fword = s->free_bits[0];
 	if (UNLIKELY((fword & bit) != 0))
@@ -174,16 +176,14 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p, mspan_t **few)
 	 * read (one test less on the common path).  gm_bit64/gm_setbit64: bt
 	 * and bts take idx modulo 64 (no `& 63`).  bench/fastpath: 30
 	 * instructions when the first guess hits, 37 before these changes. */
-	uint32_t dm = s->free_divmagic;
-	uint64_t prod = (uint64_t)((uintptr_t)p - s->base) * dm;
-	if (UNLIKELY(!sizeclass_is_objstart(dm, prod))) {
+	uint64_t idx;
+	if (UNLIKELY(!mcache_objstart_index(s, s->free_divmagic, p, &idx))) {
 		if (s->nelems <= GM_LIFO_MAX_NELEMS) {
 			*few = s;
 			return FREE_FEW;
 		}
 		return FREE_SLOW;
 	}
-	uint32_t idx = (uint32_t)(prod >> 32);
 	if (UNLIKELY((uint16_t)idx >= s->freeindex) && !gm_bit64(s->bits[idx >> 6], idx))
 		return FREE_SLOW;
 	uint64_t *fw = &s->free_bits[idx >> 6];
