@@ -680,10 +680,10 @@ pagecache_t pagealloc_alloc_to_cache(pagealloc_t *p)
 	/* The cached pages are allocated here; their scav bits go along. */
 	d->alloc.w[block / 64] = ~(uint64_t)0;
 	d->scav.w[block / 64] &= ~c.cache;
+	size_t nscav = (size_t)gm_popcount64(c.scav);
 	p->free_pages -= (size_t)gm_popcount64(c.cache);
-	p->scav_pages -= (size_t)gm_popcount64(c.scav);
-	atomic_fetch_add_explicit(&p->cache_scav_pages, (size_t)gm_popcount64(c.scav),
-	                          memory_order_relaxed);
+	p->scav_pages -= nscav;
+	atomic_fetch_add_explicit(&p->cache_scav_pages, nscav, memory_order_relaxed);
 	pagealloc_update(p, c.base, GM_PAGE_CACHE_PAGES, false, true);
 
 	/* Every page below the block's end is now allocated; point at its
@@ -732,10 +732,10 @@ void pagecache_flush(pagecache_t *c, pagealloc_t *p)
 #endif
 	d->alloc.w[word] &= ~c->cache;
 	d->scav.w[word] |= scav;
+	size_t nscav = (size_t)gm_popcount64(scav);
 	p->free_pages += (size_t)gm_popcount64(c->cache);
-	p->scav_pages += (size_t)gm_popcount64(scav);
-	atomic_fetch_sub_explicit(&p->cache_scav_pages, (size_t)gm_popcount64(scav),
-	                          memory_order_relaxed);
+	p->scav_pages += nscav;
+	atomic_fetch_sub_explicit(&p->cache_scav_pages, nscav, memory_order_relaxed);
 	if (c->base < p->search_addr)
 		p->search_addr = c->base;
 	pagealloc_update(p, c->base, GM_PAGE_CACHE_PAGES, false, false);
