@@ -162,7 +162,7 @@ static bool mcache_sweep_pays(mspan_t *s)
 		return true;
 	if (!atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed))
 		return false; /* no remote free yet: the remote words are all 0 */
-	size_t nw = mspan_nwords(s);
+	size_t nw = ((size_t)s->nelems + 63) >> 6; /* the words with objects */
 	for (size_t w = 0; w < nw && n < want; w++)
 		n += gm_popcount64(atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed));
 	return n >= want;

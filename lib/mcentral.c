@@ -40,52 +40,6 @@
 mcentral_t mcentral[GM_NUM_SPAN_CLASSES];
 _Atomic bool mspan_remote_seen;
 
-void span_list_push(span_list_t *l, mspan_t *s)
-{
-	s->next = NULL;
-	s->prev = l->tail;
-	if (l->tail)
-		l->tail->next = s;
-	else
-		l->head = s;
-	l->tail = s;
-	l->n++;
-}
-
-void span_list_push_head(span_list_t *l, mspan_t *s)
-{
-	s->prev = NULL;
-	s->next = l->head;
-	if (l->head)
-		l->head->prev = s;
-	else
-		l->tail = s;
-	l->head = s;
-	l->n++;
-}
-
-void span_list_remove(span_list_t *l, mspan_t *s)
-{
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		l->head = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	else
-		l->tail = s->prev;
-	s->next = s->prev = NULL;
-	l->n--;
-}
-
-mspan_t *span_list_pop(span_list_t *l)
-{
-	mspan_t *s = l->head;
-	if (s)
-		span_list_remove(l, s);
-	return s;
-}
-
 void mcentral_init(void)
 {
 	for (unsigned i = 0; i < GM_NUM_SPAN_CLASSES; i++) {
@@ -112,39 +66,46 @@ COLD static void mspan_report_double_free(mspan_t *s, size_t idx)
 
 size_t mspan_sweep(mspan_t *s)
 {
-	size_t nw = mspan_nwords(s);
+	/* Only the words that hold objects (nwords may be larger: struct
+	 * sizes are powers of two).  Below freeindex's word every slot was
+	 * allocated or taken, so alloc_bits | below(freeindex) is all ones
+	 * there (no load of alloc_bits); freeindex's own word or's in its low
+	 * bits; the words above it are alloc_bits as they are.  No word has a
+	 * bit at or above nelems: freeindex <= nelems, and alloc_bits are only
+	 * ever written here. */
+	size_t nelems = s->nelems;
+	size_t nw = (nelems + 63) >> 6;
+	size_t fi = s->freeindex;
+	size_t fw = fi >> 6;
+	uint64_t fbelow = (1ull << (fi & 63)) - 1;
 	uint64_t *ab = mspan_alloc_bits(s);
+	uint64_t *fb = s->free_bits;
 	bool remote = atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed);
 	size_t count = 0;
-	bool freed_any = false;
+	uint64_t freed = 0;
 	for (size_t w = 0; w < nw; w++) {
-		uint64_t valid = mask_valid(w, s->nelems);
-		if (valid == 0)
-			break;
 		uint64_t r = 0;
-		if (remote && atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed))
-			r = atomic_exchange_explicit(&s->remote_bits[w], 0,
-			                             memory_order_acquire);
-		uint64_t f = s->free_bits[w];
-		s->free_bits[w] = 0;
-		uint64_t a = ab[w] | mspan_mask_below(w, s->freeindex);
-		if (UNLIKELY((f & r) != 0))
-			mspan_report_double_free(s, w * 64 + (size_t)__builtin_ctzll(f & r));
-		uint64_t gone = (f | r) & a;
-		if (gone)
-			freed_any = true;
-		a &= ~gone & valid;
+		if (remote && atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed)) {
+			r = atomic_exchange_explicit(&s->remote_bits[w], 0, memory_order_acquire);
+			if (UNLIKELY((fb[w] & r) != 0))
+				mspan_report_double_free(s, w * 64 + (size_t)__builtin_ctzll(fb[w] & r));
+		}
+		uint64_t f = fb[w] | r;
+		fb[w] = 0;
+		uint64_t a = w < fw ? ~0ull : (w == fw ? ab[w] | fbelow : ab[w]);
+		freed |= f & a;
+		a &= ~f;
 		ab[w] = a;
 		count += (size_t)gm_popcount64(a);
 	}
-	if (freed_any)
+	if (freed != 0)
 		s->needzero = 1;
 	s->freeindex = 0;
 	s->cache_word = 0;
 	s->alloc_count = (uint16_t)count;
 	mspan_reset_nfree_local(s);
-	s->alloc_cache = mspan_load_cache(s, 0);
-	return s->nelems - count;
+	s->alloc_cache = ~ab[0] & mspan_mask_below(0, nelems);
+	return nelems - count;
 }
 
 bool mspan_has_remote(mspan_t *s)

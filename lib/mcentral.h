@@ -16,10 +16,53 @@ typedef struct span_list {
 	size_t n;
 } span_list_t;
 
-void span_list_push(span_list_t *l, mspan_t *s);       /* at tail */
-void span_list_push_head(span_list_t *l, mspan_t *s);
-void span_list_remove(span_list_t *l, mspan_t *s);
-mspan_t *span_list_pop(span_list_t *l);                /* from head */
+/* Doubly linked span lists (inline: the refill moves a span between two
+ * lists on almost every call).  push: at the tail; pop: from the head. */
+static inline void span_list_push(span_list_t *l, mspan_t *s)
+{
+	s->next = NULL;
+	s->prev = l->tail;
+	if (l->tail)
+		l->tail->next = s;
+	else
+		l->head = s;
+	l->tail = s;
+	l->n++;
+}
+
+static inline void span_list_push_head(span_list_t *l, mspan_t *s)
+{
+	s->prev = NULL;
+	s->next = l->head;
+	if (l->head)
+		l->head->prev = s;
+	else
+		l->tail = s;
+	l->head = s;
+	l->n++;
+}
+
+static inline void span_list_remove(span_list_t *l, mspan_t *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		l->head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		l->tail = s->prev;
+	s->next = s->prev = NULL;
+	l->n--;
+}
+
+static inline mspan_t *span_list_pop(span_list_t *l)
+{
+	mspan_t *s = l->head;
+	if (s)
+		span_list_remove(l, s);
+	return s;
+}
 
 typedef struct mcentral {
 	gm_mutex_t lock;

@@ -163,6 +163,44 @@ START_TEST(sweep_one_word)
 }
 END_TEST
 
+/* The sweep's three kinds of word (mspan_sweep): below freeindex's word
+ * (every slot taken or allocated: all ones before the frees), freeindex's
+ * word (here freeindex 128 sits on a word boundary, so it adds no bit), and
+ * the words above it (alloc bits as they are).  Class 3 (24 B): 341
+ * objects in 6 of the struct's 8 words.  Allocated before the last sweep:
+ * 64..71 and 324..327.  Owner frees: 3 and 70 (below), 325 (above, an
+ * allocated one) and 330 (above, never allocated: a free bit that is not a
+ * free, which must not turn into an allocation). */
+START_TEST(sweep_words_around_freeindex)
+{
+	atomic_store(&mspan_remote_seen, false);
+	mspan_t *s = mheap_alloc_span(NULL, 1, spanclass_make(3, 0), 0);
+	ck_assert_uint_eq(s->nelems, 341);
+	s->bits[1] = 0xffull;
+	s->bits[5] = 0xf0ull;
+	s->alloc_cache = mspan_load_cache(s, 0);
+	for (size_t i = 0; i < 120; i++)
+		ck_assert_uint_lt(mspan_next_free_index(s), 128);
+	ck_assert_uint_eq(s->freeindex, 128);
+	s->free_bits[0] = 1ull << 3;
+	s->free_bits[1] = 1ull << 6;
+	s->free_bits[5] = (1ull << 5) | (1ull << 10);
+	ck_assert_uint_eq(mspan_sweep(s), 341 - 129);
+	ck_assert_uint_eq(s->alloc_count, 129);
+	ck_assert_uint_eq(s->bits[0], ~(1ull << 3));
+	ck_assert_uint_eq(s->bits[1], ~(1ull << 6));
+	ck_assert_uint_eq(s->bits[2], 0);
+	ck_assert_uint_eq(s->bits[5], 0xf0ull & ~(1ull << 5));
+	for (size_t w = 0; w < 6; w++)
+		ck_assert_uint_eq(s->free_bits[w], 0);
+	ck_assert_uint_eq(s->needzero, 1);
+	ck_assert_uint_eq(mspan_next_free_index(s), 3);
+	ck_assert_uint_eq(mspan_next_free_index(s), 70);
+	ck_assert_uint_eq(mspan_next_free_index(s), 128);
+	mheap_free_span(NULL, s);
+}
+END_TEST
+
 /* Before the first remote free (mspan_remote_seen false) a sweep leaves
  * remote_bits alone: a bit that lands then (a first remote free in flight)
  * keeps its object allocated until a sweep after the flag shows. */
@@ -288,6 +326,7 @@ int main(void)
 	tcase_add_test(tc, sweep_folds_local_and_remote);
 	tcase_add_test(tc, sweep_reads_remote_after_first_remote_free);
 	tcase_add_test(tc, sweep_one_word);
+	tcase_add_test(tc, sweep_words_around_freeindex);
 	tcase_add_test(tc, cache_returns_empty_spans);
 	tcase_add_test(tc, large_resize_in_place);
 	tcase_add_test(tc, central_takes_back_spans);
