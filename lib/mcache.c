@@ -153,19 +153,26 @@ void mcache_global_init(void)
 
 /* Would a sweep of s pay (Go sweeps once per GC cycle, so every sweep
  * yields a cycle's worth of frees)?  At least 1/MCACHE_SWEEP_YIELD of the
- * span freed by the owner or by other threads. */
-static bool mcache_sweep_pays(mspan_t *s)
+ * span freed by the owner or by other threads.  The owner's count is a
+ * subtraction; the remote words are read (out of line) only when it falls
+ * short and a remote free ever happened. */
+static NOINLINE bool mcache_sweep_pays_remote(mspan_t *s, size_t n, size_t want)
 {
-	size_t want = 1 + s->nelems / MCACHE_SWEEP_YIELD;
-	size_t n = mspan_nfree_local(s);
-	if (n >= want)
-		return true;
-	if (!atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed))
-		return false; /* no remote free yet: the remote words are all 0 */
 	size_t nw = ((size_t)s->nelems + 63) >> 6; /* the words with objects */
 	for (size_t w = 0; w < nw && n < want; w++)
 		n += gm_popcount64(atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed));
 	return n >= want;
+}
+
+static ALWAYS_INLINE bool mcache_sweep_pays(mspan_t *s)
+{
+	size_t want = 1 + s->nelems / MCACHE_SWEEP_YIELD;
+	size_t n = mspan_nfree_local(s);
+	if (LIKELY(n >= want))
+		return true;
+	if (!atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed))
+		return false; /* no remote free yet: the remote words are all 0 */
+	return mcache_sweep_pays_remote(s, n, want);
 }
 
 static void mcache_set_trigger(mspan_t *s)
@@ -220,6 +227,26 @@ static ALWAYS_INLINE void *mcache_take(mspan_t *s, size_t idx)
 	return (void *)(s->base + idx * s->elemsize);
 }
 
+/* Take the next free slot of s, which has one (just swept, or handed out
+ * by mcentral): from alloc_cache as the malloc fast path does, or, when
+ * alloc_cache is empty, through mspan_next_free_index.  NULL if s has no
+ * free slot after all. */
+static ALWAYS_INLINE void *mcache_take_next(mspan_t *s)
+{
+	uint64_t ac = s->alloc_cache;
+	size_t idx;
+	if (LIKELY(ac != 0)) {
+		idx = (size_t)s->cache_word * 64 + (size_t)__builtin_ctzll(ac);
+		s->alloc_cache = ac & (ac - 1);
+		s->freeindex = (uint16_t)(idx + 1);
+	} else {
+		idx = mspan_next_free_index(s);
+		if (UNLIKELY(idx >= s->nelems))
+			return NULL;
+	}
+	return mcache_take(s, idx);
+}
+
 static void mcache_make_current(mcache_t *c, spanclass_t spc, mspan_t *s)
 {
 	s->list = SPAN_LIST_CURRENT;
@@ -241,13 +268,15 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 retry:
 	s = c->alloc[spc];
 	if (s != &mcache_empty_span) {
-		idx = mspan_next_free_index(s);
-		if (idx < s->nelems)
-			return mcache_take(s, idx);
-		if (mcache_sweep_pays(s) && mspan_sweep(s) > 0) {
+		/* alloc_cache ran out: a later word of s, if any (a span of one
+		 * word is exhausted when its last slot is taken) */
+		if (s->freeindex < s->nelems) {
 			idx = mspan_next_free_index(s);
-			return mcache_take(s, idx);
+			if (idx < s->nelems)
+				return mcache_take(s, idx);
 		}
+		if (mcache_sweep_pays(s) && mspan_sweep(s) > 0)
+			return mcache_take_next(s);
 		/* the lists and alloc[] writes are shared with the scavenger
 		 * (span_lock); this span is not: alloc_spc keeps it off */
 		mcache_spin_lock(&c->span_lock);
@@ -269,7 +298,7 @@ retry:
 		if (mspan_sweep(s) > 0) {
 			mcache_make_current(c, spc, s);
 			mcache_spin_unlock(&c->span_lock);
-			return mcache_take(s, mspan_next_free_index(s));
+			return mcache_take_next(s);
 		}
 		s->list = SPAN_LIST_CACHE_FULL;
 		mcache_set_trigger(s);
@@ -281,7 +310,7 @@ retry:
 		if (mcache_sweep_pays(s) && mspan_sweep(s) > 0) {
 			mcache_make_current(c, spc, s);
 			mcache_spin_unlock(&c->span_lock);
-			return mcache_take(s, mspan_next_free_index(s));
+			return mcache_take_next(s);
 		}
 		mcache_set_trigger(s);
 		span_list_push(&c->full[spc], s);
@@ -293,10 +322,7 @@ retry:
 	mcache_spin_lock(&c->span_lock);
 	mcache_make_current(c, spc, s);
 	mcache_spin_unlock(&c->span_lock);
-	idx = mspan_next_free_index(s);
-	if (UNLIKELY(idx >= s->nelems))
-		return NULL; /* cannot happen: mcentral hands out spans with room */
-	return mcache_take(s, idx);
+	return mcache_take_next(s); /* not NULL: mcentral hands out spans with room */
 }
 
 static void mcache_free_event_locked(mcache_t *c, mspan_t *s);
