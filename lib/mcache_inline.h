@@ -103,19 +103,19 @@ static ALWAYS_INLINE bool mcache_objstart_index(const mspan_t *s, uint32_t dm, c
 static ALWAYS_INLINE int mcache_free_few(mcache_t *c, mspan_t *s, void *p)
 {
 	mcache_note_alloc_spc(c, s->spanclass); /* before the read of alloc[spc] */
-	uint64_t at;
-	if (UNLIKELY(!mcache_objstart_index(s, s->divmagic, p, &at)))
+	uint64_t idx; /* < GM_LIFO_MAX_NELEMS: bitmap word 0 */
+	if (UNLIKELY(!mcache_objstart_index(s, s->divmagic, p, &idx)))
 		return FREE_SLOW;
-	uint32_t idx = (uint32_t)at; /* < GM_LIFO_MAX_NELEMS: bitmap word 0 */
-	uint64_t bit = 1ull << idx;
+	/* gm_bit64/gm_setbit64 (bt, bts): no `1 << idx` kept live, so no
+	 * callee-saved register is spilled on this path */
 	uint64_t fword = s->free_bits[0];
-	if (UNLIKELY((fword & bit) != 0))
+	if (UNLIKELY(gm_bit64(fword, idx)))
 		return FREE_SLOW; /* already freed */
 	unsigned fi = s->freeindex;
 	if (idx + 1 == fi) {
 		/* the last object taken from this span: if taken since the last
 		 * sweep (no alloc bit) from the current span, undo it */
-		if ((s->bits[0] & bit) == 0 && c->alloc[s->spanclass] == s) {
+		if (!gm_bit64(s->bits[0], idx) && c->alloc[s->spanclass] == s) {
 			/* LIFO: its bit in alloc_cache (word 0: cache_word is 0
 			 * in a span this small) is set again.  freeindex - 1, not
 			 * idx: idx comes from the pointer, which comes from the last
@@ -128,19 +128,19 @@ static ALWAYS_INLINE int mcache_free_few(mcache_t *c, mspan_t *s, void *p)
 			unsigned fi_again = __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED) - 1;
 			s->freeindex = (uint16_t)fi_again;
 			/* the bit from the last malloc when it is this slot's (a
-			 * second load: the compiler may not use bit instead) */
+			 * second load: the compiler may not use idx instead) */
 			unsigned lb = __atomic_load_n(&c->last_bit, __ATOMIC_RELAXED);
 			if (LIKELY(c->last_bit == idx))
-				s->alloc_cache |= 1ull << (lb & 63);
+				s->alloc_cache = gm_setbit64(s->alloc_cache, lb);
 			else
-				s->alloc_cache |= 1ull << (fi_again & 63);
+				s->alloc_cache = gm_setbit64(s->alloc_cache, fi_again);
 			s->needzero = 1; /* the slot comes back dirty: calloc must clear it */
 			return FREE_DONE;
 		}
-	} else if (UNLIKELY(idx >= fi && (s->bits[0] & bit) == 0)) {
+	} else if (UNLIKELY(idx >= fi && !gm_bit64(s->bits[0], idx))) {
 		return FREE_SLOW; /* never allocated */
 	}
-	mcache_free_mark(s, &s->free_bits[0], fword | bit);
+	mcache_free_mark(s, &s->free_bits[0], gm_setbit64(fword, idx));
 	return FREE_DONE;
 }
 
