@@ -54,6 +54,47 @@ START_TEST(owner_alloc_free_reuses_slot)
 }
 END_TEST
 
+/* The refill re-sweeps the exhausted current span and takes its next slot
+ * (mcache_take_next): here every slot of bitmap word 0 is still allocated,
+ * so the slot comes from word 1 through mspan_next_free_index, not from
+ * alloc_cache.  64 B: 128 objects, 2 words; 17 frees (1 + 128/8) of slots
+ * 64..80 make the sweep pay.  In a thread of its own, so the span is its
+ * first. */
+static void *resweep_word1(void *arg)
+{
+	(void)arg;
+	static void *p[128];
+	for (int i = 0; i < 128; i++)
+		p[i] = gm_alloc(64, 0);
+	mspan_t *s = arena_span_of((uintptr_t)p[0]);
+	for (int i = 0; i < 128; i++) {
+		if (arena_span_of((uintptr_t)p[i]) != s || p[i] != (void *)(s->base + (size_t)i * 64))
+			return "not one fresh span in slot order";
+	}
+	for (int i = 64; i <= 80; i++)
+		gm_free(p[i]);
+	for (int i = 64; i <= 80; i++) {
+		void *q = gm_alloc(64, 0);
+		if (q != p[i])
+			return "re-swept span did not hand out word 1's freed slots in order";
+	}
+	if (s->alloc_count != 128 - 17)
+		return "sweep count";
+	for (int i = 0; i < 128; i++)
+		gm_free(p[i]);
+	return NULL;
+}
+
+START_TEST(refill_resweep_takes_from_later_word)
+{
+	pthread_t t;
+	void *err;
+	ck_assert_int_eq(pthread_create(&t, NULL, resweep_word1, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, &err), 0);
+	ck_assert_msg(err == NULL, "%s", (const char *)err);
+}
+END_TEST
+
 /* The free's first guess (mcache_free_fast) trusts that c->alloc[] holds
  * only spans c owns, and must not take a block of another thread's
  * current span of the same class for its own. */
@@ -388,6 +429,7 @@ int main(void)
 	TCase *tc = tcase_create("mcache");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, owner_alloc_free_reuses_slot);
+	tcase_add_test(tc, refill_resweep_takes_from_later_word);
 	tcase_add_test(tc, free_guess_only_own_current_span);
 	tcase_add_test(tc, lifo_undo_small_spans);
 	tcase_add_test(tc, lifo_undo_after_another_class_malloc);
