@@ -71,8 +71,8 @@ size_t mspan_sweep(mspan_t *s)
 	 * allocated or taken, so alloc_bits | below(freeindex) is all ones
 	 * there (no load of alloc_bits); freeindex's own word or's in its low
 	 * bits; the words above it are alloc_bits as they are.  No word has a
-	 * bit at or above nelems: freeindex <= nelems, and alloc_bits are only
-	 * ever written here. */
+	 * bit at or above nelems: freeindex <= nelems, and a small span's
+	 * alloc_bits are zeroed when it is made and written only here. */
 	size_t nelems = s->nelems;
 	size_t nw = (nelems + 63) >> 6;
 	size_t fi = s->freeindex;
