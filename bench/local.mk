@@ -65,6 +65,7 @@ endif
 
 EXTRA_DIST += \
 	bench/compare \
+	bench/checkcost \
 	bench/fastpath \
 	bench/fastpath.budget \
 	bench/fastpath-check.sh \
