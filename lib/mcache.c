@@ -158,7 +158,7 @@ void mcache_global_init(void)
  * short and a remote free ever happened. */
 static NOINLINE bool mcache_sweep_pays_remote(mspan_t *s, size_t n, size_t want)
 {
-	size_t nw = ((size_t)s->nelems + 63) >> 6; /* the words with objects */
+	size_t nw = mspan_nwords_used(s);
 	for (size_t w = 0; w < nw && n < want; w++)
 		n += gm_popcount64(atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed));
 	return n >= want;
@@ -228,22 +228,13 @@ static ALWAYS_INLINE void *mcache_take(mspan_t *s, size_t idx)
 }
 
 /* Take the next free slot of s, which has one (just swept, or handed out
- * by mcentral): from alloc_cache as the malloc fast path does, or, when
- * alloc_cache is empty, through mspan_next_free_index.  NULL if s has no
- * free slot after all. */
+ * by mcentral; mspan_take_free_index).  NULL if s has no free slot after
+ * all. */
 static ALWAYS_INLINE void *mcache_take_next(mspan_t *s)
 {
-	uint64_t ac = s->alloc_cache;
-	size_t idx;
-	if (LIKELY(ac != 0)) {
-		idx = (size_t)s->cache_word * 64 + (size_t)__builtin_ctzll(ac);
-		s->alloc_cache = ac & (ac - 1);
-		s->freeindex = (uint16_t)(idx + 1);
-	} else {
-		idx = mspan_next_free_index(s);
-		if (UNLIKELY(idx >= s->nelems))
-			return NULL;
-	}
+	size_t idx = mspan_take_free_index(s);
+	if (UNLIKELY(idx >= s->nelems))
+		return NULL;
 	return mcache_take(s, idx);
 }
 

@@ -66,15 +66,14 @@ COLD static void mspan_report_double_free(mspan_t *s, size_t idx)
 
 size_t mspan_sweep(mspan_t *s)
 {
-	/* Only the words that hold objects (nwords may be larger: struct
-	 * sizes are powers of two).  Below freeindex's word every slot was
+	/* Only the words that hold objects.  Below freeindex's word every slot was
 	 * allocated or taken, so alloc_bits | below(freeindex) is all ones
 	 * there (no load of alloc_bits); freeindex's own word or's in its low
 	 * bits; the words above it are alloc_bits as they are.  No word has a
 	 * bit at or above nelems: freeindex <= nelems, and a small span's
 	 * alloc_bits are zeroed when it is made and written only here. */
 	size_t nelems = s->nelems;
-	size_t nw = (nelems + 63) >> 6;
+	size_t nw = mspan_nwords_used(s);
 	size_t fi = s->freeindex;
 	size_t fw = fi >> 6;
 	uint64_t fbelow = (1ull << (fi & 63)) - 1;
@@ -104,7 +103,7 @@ size_t mspan_sweep(mspan_t *s)
 	s->cache_word = 0;
 	s->alloc_count = (uint16_t)count;
 	mspan_reset_nfree_local(s);
-	s->alloc_cache = ~ab[0] & mspan_mask_below(0, nelems);
+	s->alloc_cache = mspan_load_cache(s, 0);
 	return nelems - count;
 }
 

@@ -100,6 +100,19 @@ bool mspan_has_remote(mspan_t *s);
 /* Go's nextFreeIndex: the index of the next free slot >= freeindex, or
  * nelems; advances freeindex/alloc_cache.  Holder only. */
 size_t mspan_next_free_index(mspan_t *s);
+/* The same, inline when alloc_cache holds a slot (as after a sweep or
+ * when mcentral hands a span out): take its lowest bit as the malloc fast
+ * path does; mspan_next_free_index only when it is empty. */
+static ALWAYS_INLINE size_t mspan_take_free_index(mspan_t *s)
+{
+	uint64_t ac = s->alloc_cache;
+	if (UNLIKELY(ac == 0))
+		return mspan_next_free_index(s);
+	size_t idx = (size_t)s->cache_word * 64 + (size_t)__builtin_ctzll(ac);
+	s->alloc_cache = ac & (ac - 1);
+	s->freeindex = (uint16_t)(idx + 1);
+	return idx;
+}
 /* Live-object test used by the heap walker and checks (racy for others). */
 bool mspan_obj_live(mspan_t *s, size_t idx);
 /* Number of live objects: mspan_obj_live over the whole span, a word at a

@@ -121,6 +121,9 @@ static ALWAYS_INLINE void mspan_reset_nfree_local(mspan_t *s)
 	s->free_left = s->free_trigger;
 }
 static ALWAYS_INLINE size_t mspan_nwords(const mspan_t *s) { return (size_t)1 << s->nwords_log2; }
+/* The bitmap words that hold objects (mspan_nwords may be more: struct
+ * sizes are powers of two). */
+static ALWAYS_INLINE size_t mspan_nwords_used(const mspan_t *s) { return ((size_t)s->nelems + 63) >> 6; }
 static ALWAYS_INLINE int mspan_is_large(const mspan_t *s) { return (s->spanclass >> 1) == 0; }
 
 /* Mask of the bits of bitmap word w that stand for indices below `below`. */
