@@ -47,28 +47,21 @@ static inline unsigned gm_popcount64(unsigned long long x)
 #endif
 }
 
-/* Bit i % 64 of w, and w with that bit set.  On x86 `bt`/`bts` take the
- * index modulo 64 themselves; C needs `i & 63`, and the compiler kept that
- * `and` and a copy into %cl on the owner's free (2 of its 37 instructions,
- * bench/fastpath). */
-static ALWAYS_INLINE bool gm_bit64(unsigned long long w, unsigned long long i)
+/* Set bit i % 64 of *w; returns that bit's old value.  On x86 one `bts`,
+ * which takes the index modulo 64 itself (C needs `i & 63`, and the
+ * compiler kept that `and` and a copy into %cl) and whose carry is the old
+ * bit: the owner free's allocated and double-free test is one branch and
+ * no instruction of its own. */
+static ALWAYS_INLINE bool gm_testsetbit64(unsigned long long *w, unsigned long long i)
 {
 #if defined(__x86_64__)
-	bool set;
-	__asm__("btq %2, %1" : "=@ccc"(set) : "r"(w), "r"(i));
-	return set;
+	bool was;
+	__asm__("btsq %2, %0" : "+r"(*w), "=@ccc"(was) : "r"(i));
+	return was;
 #else
-	return (w >> (i & 63)) & 1;
-#endif
-}
-
-static ALWAYS_INLINE unsigned long long gm_setbit64(unsigned long long w, unsigned long long i)
-{
-#if defined(__x86_64__)
-	__asm__("btsq %1, %0" : "+r"(w) : "r"(i) : "cc");
-	return w;
-#else
-	return w | (1ull << (i & 63));
+	bool was = (*w >> (i & 63)) & 1;
+	*w |= 1ull << (i & 63);
+	return was;
 #endif
 }
 

@@ -7,10 +7,10 @@
  *   1. override.c's malloc -> gm_alloc (malloc.h, inline): sizeclass_of(40)
  *      = class 5 (48 bytes), span class 5<<1|0 = 10 (scan).
  *   2. mcache_alloc_fast (mcache_inline.h): the thread's current span for
- *      class 10; ctz of its alloc_cache gives the next free slot; bump
- *      freeindex; return base + idx*48.  No lock, no atomic.
- *   3. When alloc_cache runs out: gm_alloc_slow -> mcache_refill_alloc
- *      (mcache.c): next bitmap word, else sweep the span (fold in frees),
+ *      class 10; ctz of its free map's word cache_word gives the next free
+ *      slot; clear its bit; return base + idx*48.  No lock, no atomic.
+ *   3. When that word runs out: gm_alloc_slow -> mcache_refill_alloc
+ *      (mcache.c): a later word, else sweep the span (fold in frees),
  *      else an owned partial span, else mcentral_cache_span (mcentral.c),
  *      else mheap_alloc_span (mheap.c): the thread's page cache or, under
  *      mheap.lock, pagealloc_alloc (pagealloc.c); when that is out of room,
@@ -18,7 +18,8 @@
  * One free(p):
  *   1. gm_free -> mcache_free_fast: span_of(p) = arena_map[p>>26]->spans
  *      [(p>>13)&8191]; if this thread owns the span: check p is an object
- *      start and allocated, set its bit in free_bits (plain store).  Done.
+ *      start of an object that exists and its free-map bit is clear
+ *      (allocated), set that bit (plain store).  Done.
  *   2. Otherwise gm_free_slow: a large block goes to the thread's large
  *      cache or back to mheap; a small object of another thread's span gets
  *      its bit set in remote_bits with one atomic OR; anything else is a
@@ -405,12 +406,6 @@ static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
 	return s;
 }
 
-void gm_free_few(mcache_t *c, mspan_t *s, void *p, const char *call)
-{
-	if (UNLIKELY(mcache_free_few(c, s, p) != FREE_DONE))
-		gm_free_slow(p, call);
-}
-
 void gm_free_slow(void *p, const char *call)
 {
 	if (p == NULL)
@@ -432,10 +427,17 @@ void gm_free_slow(void *p, const char *call)
 	uint32_t idx = sizeclass_objindex(s->divmagic, off);
 	uint64_t bit = 1ull << (idx & 63);
 	if (atomic_load_explicit(&s->owner, memory_order_relaxed) == c) {
-		/* the fast path refused: a double free, or never allocated */
-		gm_bad_pointer(call, p, (s->free_bits[idx >> 6] & bit)
-		                            ? "double free (block already freed)"
-		                            : "double free (block is not allocated)");
+		/* the fast path refused an object start whose free-map bit is
+		 * set: freed already, or never handed out since the slot was */
+		gm_bad_pointer(call, p, "double free (block is free)");
+		return;
+	}
+	/* another thread's or mcentral's span: a block its holder shows free
+	 * (freed by the owner, or never handed out) is a double free too; the
+	 * read races with the holder's allocations, but never on this bit
+	 * while the block is really allocated */
+	if (UNLIKELY(__atomic_load_n(&mspan_free_map(s)[idx >> 6], __ATOMIC_RELAXED) & bit)) {
+		gm_bad_pointer(call, p, "double free (block is free)");
 		return;
 	}
 	if (!atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed))
@@ -456,9 +458,9 @@ static bool gm_check_live(mspan_t *s, const void *p, const char *call)
 	if (LIKELY(mspan_obj_live(s, idx)))
 		return true;
 	uint64_t bit = 1ull << (idx & 63);
-	bool freed = (s->free_bits[idx >> 6] & bit) ||
+	bool freed = (__atomic_load_n(&mspan_free_map(s)[idx >> 6], __ATOMIC_RELAXED) & bit) ||
 	             (atomic_load_explicit(&s->remote_bits[idx >> 6], memory_order_relaxed) & bit);
-	gm_bad_pointer(call, p, freed ? "double free (block already freed)"
+	gm_bad_pointer(call, p, freed ? "invalid pointer (block is free)"
 	                              : "invalid pointer (block not allocated)");
 	return false;
 }

@@ -30,9 +30,6 @@ static ALWAYS_INLINE bool gm_ensure_init(void)
 void *gm_alloc_slow(size_t size, int noscan);
 void *gm_alloc_class_slow(spanclass_t spc);
 void gm_free_slow(void *p, const char *call);
-/* The owner's free of p in s, a span of at most GM_LIFO_MAX_NELEMS objects
- * (mcache_free_few, out of line; bad pointers go to gm_free_slow). */
-void gm_free_few(mcache_t *c, mspan_t *s, void *p, const char *call);
 
 static ALWAYS_INLINE void *gm_alloc(size_t size, int noscan)
 {
@@ -54,15 +51,9 @@ static ALWAYS_INLINE void *gm_alloc(size_t size, int noscan)
 static ALWAYS_INLINE void gm_free_as(void *p, const char *call)
 {
 	/* free(NULL) takes the slow path: page 0 is in no arena */
-	mcache_t *c = mcache_tls;
-	mspan_t *few;
-	int r = mcache_free_fast(c, p, &few);
-	if (LIKELY(r == FREE_DONE))
+	if (LIKELY(mcache_free_fast(mcache_tls, p) == FREE_DONE))
 		return;
-	if (r == FREE_FEW)
-		gm_free_few(c, few, p, call);
-	else
-		gm_free_slow(p, call);
+	gm_free_slow(p, call);
 }
 
 static ALWAYS_INLINE void gm_free(void *p)

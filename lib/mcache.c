@@ -4,7 +4,7 @@
  *
  * Each thread has one mcache_t, reached through initial-exec TLS
  * (mcache_tls).  A thread that never allocated points at mcache_empty, whose
- * every alloc[] slot is mcache_empty_span (alloc_cache 0), so the malloc fast
+ * every alloc[] slot is mcache_empty_span (free map 0), so the malloc fast
  * path fails into mcache_refill_alloc, which creates the real cache.
  *
  * Ownership (the difference from Go, see docs/design.md): a span a thread
@@ -14,23 +14,26 @@
  *   partial[spc] owned spans that received local frees,
  *   full[spc]    owned spans with no known free slot (remote frees may wait
  *                in their remote_bits; refill looks at a few of them).
- * Frees by the owner are plain stores into free_bits, so a single-threaded
- * program never executes an atomic read-modify-write on malloc or free.
+ * Frees by the owner are plain stores into the span's free map, so a
+ * single-threaded program never executes an atomic read-modify-write on
+ * malloc or free.
  *
  * Free events: the fast free calls mcache_free_event when the owner's frees
  * since the last sweep reach free_trigger:
- *   CURRENT span:       free_trigger 0 (never; reuse happens at the sweep)
+ *   CURRENT span:       free_trigger 0 (none: its freed slots are reused
+ *                       from the free map as malloc reaches their word), or
+ *                       1 while needzero is 0 (the first free makes the
+ *                       span's free slots dirty: calloc must clear them)
  *   CACHE_FULL span:    after 1/MCACHE_TRIGGER_YIELD of it was freed
  *                       (move it to partial: a sweep would now pay)
  *   CACHE_PARTIAL span: alloc_count (every object freed: span is empty)
- * (Spans of at most GM_LIFO_MAX_NELEMS objects take mcache_free_few, which
- * may undo the last allocation instead.)
  * An empty non-current span goes back to mheap unless it is the only
  * partial span of its class (hysteresis: a malloc/free cycle around a span
  * boundary does not bounce pages through the heap lock).
  *
  * Refill order (mcache_refill_alloc): later words of the current span ->
- * sweep the current span (local + remote frees) -> partial list -> a few
+ * sweep the current span (start again at word 0 and take in remote frees)
+ * -> partial list -> a few
  * full spans with remote frees -> mcentral -> mheap.
  *
  * Thread exit: a pthread key destructor gives every span back to mcentral
@@ -64,7 +67,9 @@
 #include "os_linux.h"
 #include "scavenge.h"
 
-mspan_t mcache_empty_span;
+/* Every slot empty: cache_word 0 and a free-map word 0 of 0 (the static
+ * initialisation of a flexible array member is a GNU extension). */
+mspan_t mcache_empty_span = { .bits = { 0 } };
 mcache_t mcache_empty = {
 	.alloc = { [0 ... GM_NUM_SPAN_CLASSES - 1] = &mcache_empty_span },
 	.live = false,
@@ -153,9 +158,10 @@ void mcache_global_init(void)
 
 /* Would a sweep of s pay (Go sweeps once per GC cycle, so every sweep
  * yields a cycle's worth of frees)?  At least 1/MCACHE_SWEEP_YIELD of the
- * span freed by the owner or by other threads.  The owner's count is a
- * subtraction; the remote words are read (out of line) only when it falls
- * short and a remote free ever happened. */
+ * span free in its free map (the owner's frees in the words the
+ * allocation passed) or freed by other threads.  The remote words are read
+ * (out of line) only when the map falls short and a remote free ever
+ * happened. */
 static NOINLINE bool mcache_sweep_pays_remote(mspan_t *s, size_t n, size_t want)
 {
 	size_t nw = mspan_nwords_used(s);
@@ -167,7 +173,7 @@ static NOINLINE bool mcache_sweep_pays_remote(mspan_t *s, size_t n, size_t want)
 static ALWAYS_INLINE bool mcache_sweep_pays(mspan_t *s)
 {
 	size_t want = 1 + s->nelems / MCACHE_SWEEP_YIELD;
-	size_t n = mspan_nfree_local(s);
+	size_t n = mspan_nfree_map(s);
 	if (LIKELY(n >= want))
 		return true;
 	if (!atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed))
@@ -185,6 +191,10 @@ static void mcache_set_trigger(mspan_t *s)
 		break;
 	case SPAN_LIST_CACHE_PARTIAL:
 		mspan_set_free_trigger(s, s->alloc_count);
+		break;
+	case SPAN_LIST_CURRENT:
+		/* its first free sets needzero (mcache_free_event) */
+		mspan_set_free_trigger(s, s->needzero ? 0 : mspan_nfree_local(s) + 1);
 		break;
 	default:
 		mspan_set_free_trigger(s, 0);
@@ -241,7 +251,7 @@ static ALWAYS_INLINE void *mcache_take_next(mspan_t *s)
 static void mcache_make_current(mcache_t *c, spanclass_t spc, mspan_t *s)
 {
 	s->list = SPAN_LIST_CURRENT;
-	mspan_set_free_trigger(s, 0);
+	mcache_set_trigger(s);
 	c->alloc[spc] = s;
 }
 
@@ -259,20 +269,20 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 retry:
 	s = c->alloc[spc];
 	if (s != &mcache_empty_span) {
-		/* alloc_cache ran out: a later word of s, if any (a span of one
-		 * word is exhausted when its last slot is taken) */
-		if (s->freeindex < s->nelems) {
-			idx = mspan_next_free_index(s);
-			if (idx < s->nelems)
-				return mcache_take(s, idx);
-		}
+		/* cache_word ran out: a later word of s, if any */
+		idx = mspan_next_free_index(s);
+		if (idx < s->nelems)
+			return mcache_take(s, idx);
 		if (mcache_sweep_pays(s) && mspan_sweep(s) > 0)
 			return mcache_take_next(s);
 		/* the lists and alloc[] writes are shared with the scavenger
 		 * (span_lock); this span is not: alloc_spc keeps it off */
 		mcache_spin_lock(&c->span_lock);
 		c->alloc[spc] = &mcache_empty_span;
-		s->alloc_count = s->nelems; /* exhausted: every slot allocated or taken */
+		/* retired: its count from here (the free map's few free slots
+		 * lie in words the allocation passed) */
+		s->alloc_count = (uint16_t)(s->nelems - mspan_nfree_map(s));
+		mspan_reset_nfree_local(s);
 		s->list = SPAN_LIST_CACHE_FULL;
 		mcache_set_trigger(s);
 		span_list_push(&c->full[spc], s);
@@ -332,6 +342,7 @@ void mcache_free_event(mspan_t *s)
 static void mcache_free_event_locked(mcache_t *c, mspan_t *s)
 {
 	spanclass_t spc = s->spanclass;
+	s->needzero = 1; /* a freed slot is dirty */
 	if (s->list == SPAN_LIST_CACHE_FULL) {
 		span_list_remove(&c->full[spc], s);
 		s->list = SPAN_LIST_CACHE_PARTIAL;

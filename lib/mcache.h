@@ -51,16 +51,10 @@ extern bool mcache_lock_fenced;
 /* All fields are owner-thread only unless said otherwise. */
 typedef struct mcache {
 	/* The span class whose alloc[] slot the owner read last (stored by
-	 * the malloc fast path before it reads alloc[spc], by the refill and by
-	 * the few-object free): the scavenger never takes that class's current
+	 * the malloc fast path before it reads alloc[spc], and by the refill):
+	 * the scavenger never takes that class's current
 	 * span (mcache_flush_idle, docs/design.md "Idle thread caches"). */
 	_Atomic uint32_t alloc_spc;
-	/* The alloc_cache bit (index in its word) the last fast-path malloc
-	 * took, of any class: the few-object free's LIFO undo puts it back
-	 * when it is the freed slot's (mcache_free_few), a value one
-	 * store-forward away from that malloc instead of a chain through
-	 * freeindex. */
-	uint32_t last_bit;
 	/* Current span per span class; &mcache_empty_span when none.  The
 	 * owner reads it without a lock; writes by the owner's slow paths and
 	 * by the scavenger are under span_lock. */

@@ -20,10 +20,10 @@
  * mheap.lock inside it to free or allocate spans.
  *
  * Sweep invariant (for every object i of span s):
- *   allocated_after(i) = (i < freeindex || alloc_bits[i]) && !free_bits[i]
- *                        && !remote_bits[i]
- * and afterwards freeindex = 0, alloc_bits = allocated_after,
- * free_bits = remote_bits = 0, alloc_count = popcount(alloc_bits).
+ *   free_after(i) = free_map[i] || remote_bits[i]
+ * and afterwards free_map = free_after, remote_bits = 0, cache_word = 0,
+ * alloc_count = nelems - popcount(free_map).  The owner's own frees are in
+ * the free map already (mheap.h); a sweep only takes in the remote ones.
  */
 #include "mcentral.h"
 
@@ -64,47 +64,47 @@ COLD static void mspan_report_double_free(mspan_t *s, size_t idx)
 		abort();
 }
 
+size_t mspan_nfree_map(const mspan_t *s)
+{
+	size_t nw = mspan_nwords_used(s), n = 0;
+	for (size_t w = 0; w < nw; w++)
+		n += (size_t)gm_popcount64(s->bits[w]);
+	return n;
+}
+
 size_t mspan_sweep(mspan_t *s)
 {
-	/* Only the words that hold objects.  Below freeindex's word every slot was
-	 * allocated or taken, so alloc_bits | below(freeindex) is all ones
-	 * there (no load of alloc_bits); freeindex's own word or's in its low
-	 * bits; the words above it are alloc_bits as they are.  No word has a
-	 * bit at or above nelems: freeindex <= nelems, and a small span's
-	 * alloc_bits are zeroed when it is made and written only here. */
-	size_t nelems = s->nelems;
+	/* Only the words that hold objects; no word has a bit at or above
+	 * nelems (the free map never gets one, a remote free is of an object
+	 * start below nelems). */
 	size_t nw = mspan_nwords_used(s);
-	size_t fi = s->freeindex;
-	size_t fw = fi >> 6;
-	uint64_t fbelow = (1ull << (fi & 63)) - 1;
-	uint64_t *ab = mspan_alloc_bits(s);
-	uint64_t *fb = s->free_bits;
+	uint64_t *fm = mspan_free_map(s);
 	bool remote = atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed);
-	size_t count = 0;
-	uint64_t freed = 0;
+	size_t nfree = 0;
+	uint64_t took = 0;
 	for (size_t w = 0; w < nw; w++) {
-		uint64_t r = 0;
+		uint64_t f = fm[w];
 		if (remote && atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed)) {
-			r = atomic_exchange_explicit(&s->remote_bits[w], 0, memory_order_acquire);
-			if (UNLIKELY((fb[w] & r) != 0))
-				mspan_report_double_free(s, w * 64 + (size_t)__builtin_ctzll(fb[w] & r));
+			uint64_t r = atomic_exchange_explicit(&s->remote_bits[w], 0, memory_order_acquire);
+			/* a remote free of a slot the map shows free: freed twice
+			 * (the remote free's own test missed it in a race), or never
+			 * handed out; the slot stays free */
+			if (UNLIKELY((f & r) != 0))
+				mspan_report_double_free(s, w * 64 + (size_t)__builtin_ctzll(f & r));
+			took |= r;
+			f |= r;
+			fm[w] = f;
 		}
-		uint64_t f = fb[w] | r;
-		fb[w] = 0;
-		uint64_t a = w < fw ? ~0ull : (w == fw ? ab[w] | fbelow : ab[w]);
-		freed |= f & a;
-		a &= ~f;
-		ab[w] = a;
-		count += (size_t)gm_popcount64(a);
+		nfree += (size_t)gm_popcount64(f);
 	}
-	if (freed != 0)
+	/* freed slots may be dirty; the owner's own frees set needzero at
+	 * their first free event (mcache_set_trigger) */
+	if (took != 0 || mspan_nfree_local(s) != 0)
 		s->needzero = 1;
-	s->freeindex = 0;
 	s->cache_word = 0;
-	s->alloc_count = (uint16_t)count;
+	s->alloc_count = (uint16_t)(s->nelems - nfree);
 	mspan_reset_nfree_local(s);
-	s->alloc_cache = mspan_load_cache(s, 0);
-	return nelems - count;
+	return nfree;
 }
 
 bool mspan_has_remote(mspan_t *s)
@@ -118,42 +118,26 @@ bool mspan_has_remote(mspan_t *s)
 
 size_t mspan_next_free_index(mspan_t *s)
 {
-	size_t sfi = s->freeindex;
-	size_t nelems = s->nelems;
-	if (sfi >= nelems)
-		return nelems;
-	uint64_t ac = s->alloc_cache;
-	size_t w = s->cache_word;
-	/* freeindex moved past the cached word (the fast path took its last
-	 * slot): load freeindex's word */
-	if (ac == 0 && sfi / 64 != w) {
-		w = sfi / 64;
-		ac = mspan_load_cache(s, w) & ~mspan_mask_below(w, sfi);
-	}
-	while (ac == 0) {
-		w++;
-		if (w * 64 >= nelems) {
-			s->freeindex = (uint16_t)nelems;
-			s->alloc_cache = 0;
-			return nelems;
+	size_t nw = mspan_nwords_used(s);
+	for (size_t w = s->cache_word; w < nw; w++) {
+		uint64_t ac = s->bits[w];
+		if (ac != 0) {
+			s->cache_word = (uint8_t)w;
+			s->bits[w] = ac & (ac - 1);
+			return w * 64 + (size_t)__builtin_ctzll(ac);
 		}
-		ac = mspan_load_cache(s, w);
 	}
-	size_t result = w * 64 + (size_t)__builtin_ctzll(ac);
-	s->alloc_cache = ac & (ac - 1);
-	s->cache_word = (uint8_t)w;
-	s->freeindex = (uint16_t)(result + 1);
-	return result;
+	s->cache_word = (uint8_t)(nw - 1);
+	return s->nelems;
 }
 
 bool mspan_obj_live(mspan_t *s, size_t idx)
 {
+	if (idx >= s->nelems)
+		return false;
 	size_t w = idx / 64;
 	uint64_t bit = 1ull << (idx % 64);
-	bool alloc = idx < s->freeindex || (mspan_alloc_bits(s)[w] & bit);
-	if (!alloc)
-		return false;
-	if (s->free_bits[w] & bit)
+	if (__atomic_load_n(&mspan_free_map(s)[w], __ATOMIC_RELAXED) & bit)
 		return false;
 	if (atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed) & bit)
 		return false;
@@ -167,8 +151,7 @@ size_t mspan_live_count(mspan_t *s)
 		uint64_t valid = mask_valid(w, s->nelems);
 		if (valid == 0)
 			break;
-		uint64_t a = mspan_alloc_bits(s)[w] | mspan_mask_below(w, s->freeindex);
-		a &= ~s->free_bits[w];
+		uint64_t a = ~__atomic_load_n(&mspan_free_map(s)[w], __ATOMIC_RELAXED);
 		a &= ~atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed);
 		live += gm_popcount64(a & valid);
 	}

@@ -75,7 +75,7 @@ extern mcentral_t mcentral[GM_NUM_SPAN_CLASSES];
 
 void mcentral_init(void);
 /* A span with at least one free slot for the cache c, owned by c on return
- * (owner = c, list = CURRENT, swept: freeindex/alloc_cache ready).  NULL if
+ * (owner = c, list = CURRENT, swept: cache_word ready).  NULL if
  * the OS refuses memory. */
 mspan_t *mcentral_cache_span(struct mcache *c, spanclass_t spc);
 /* Take back a span from a cache (thread exit, flush). */
@@ -92,26 +92,29 @@ size_t mcentral_reclaim_all(void);
  * free that lands after it. */
 extern _Atomic bool mspan_remote_seen;
 
-/* Sweep: fold free_bits and remote_bits into alloc_bits, reset freeindex
- * and alloc_cache.  Holder only.  Returns the number of free slots. */
+/* Sweep: fold remote_bits into the free map, count, and start the
+ * allocation at word 0 again.  Holder only.  Returns the number of free
+ * slots. */
 size_t mspan_sweep(mspan_t *s);
+/* Free slots in the free map, remote frees not counted. */
+size_t mspan_nfree_map(const mspan_t *s);
 /* Does any remote free wait in s? (relaxed reads; a hint) */
 bool mspan_has_remote(mspan_t *s);
-/* Go's nextFreeIndex: the index of the next free slot >= freeindex, or
- * nelems; advances freeindex/alloc_cache.  Holder only. */
+/* Go's nextFreeIndex: the index of the next free slot in cache_word or a
+ * later word, taken (its bit cleared, cache_word moved to its word), or
+ * nelems when there is none.  Holder only. */
 size_t mspan_next_free_index(mspan_t *s);
-/* The same, inline when alloc_cache holds a slot (as after a sweep or
- * when mcentral hands a span out): take its lowest bit as the malloc fast
- * path does; mspan_next_free_index only when it is empty. */
+/* The same, inline when cache_word holds a slot (as after a sweep or when
+ * mcentral hands a span out): take its lowest bit as the malloc fast path
+ * does; mspan_next_free_index only when it is empty. */
 static ALWAYS_INLINE size_t mspan_take_free_index(mspan_t *s)
 {
-	uint64_t ac = s->alloc_cache;
+	size_t w = s->cache_word;
+	uint64_t ac = s->bits[w];
 	if (UNLIKELY(ac == 0))
 		return mspan_next_free_index(s);
-	size_t idx = (size_t)s->cache_word * 64 + (size_t)__builtin_ctzll(ac);
-	s->alloc_cache = ac & (ac - 1);
-	s->freeindex = (uint16_t)(idx + 1);
-	return idx;
+	s->bits[w] = ac & (ac - 1);
+	return w * 64 + (size_t)__builtin_ctzll(ac);
 }
 /* Live-object test used by the heap walker and checks (racy for others). */
 bool mspan_obj_live(mspan_t *s, size_t idx);

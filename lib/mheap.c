@@ -13,9 +13,9 @@
  *   - a thread cache keeps a few free span structs per bitmap size.
  * So a small span costs the lock only once per 64 pages.
  *
- * A span struct holds three bitmaps after its header (mspan_t.bits): alloc,
- * free (owner), remote (atomic, on its own cache line so remote frees do not
- * bounce the owner's allocation state).  Bitmap sizes are 1, 2, 4, 8 or 16
+ * A span struct holds two bitmaps after its header (mspan_t.bits): the free
+ * map (holder) and remote (atomic, on its own cache line so remote frees do
+ * not bounce the owner's allocation state).  Bitmap sizes are 1, 2, 4, 8 or 16
  * words; one fixalloc per size.
  *
  * Zeroing (Go's needzero): pages are known to be zero when they lie above
@@ -68,7 +68,7 @@ bool mheap_init(void)
 	gm_mutex_init(&mheap.lock, LOCKRANK_MHEAP);
 	for (unsigned k = 0; k < MHEAP_SPAN_KINDS; k++) {
 		size_t nw = (size_t)1 << k;
-		size_t off = offsetof(mspan_t, bits) + 2 * nw * sizeof(uint64_t);
+		size_t off = offsetof(mspan_t, bits) + nw * sizeof(uint64_t);
 		off = (off + 63) & ~(size_t)63;
 		mheap_remote_off[k] = off;
 		mheap_spanstruct_size[k] = (off + nw * sizeof(uint64_t) + 63) & ~(size_t)63;
@@ -81,9 +81,7 @@ bool mheap_init(void)
 
 static void mheap_spanstruct_setup(mspan_t *s, unsigned kind)
 {
-	size_t nw = (size_t)1 << kind;
 	s->nwords_log2 = (uint8_t)kind;
-	s->free_bits = s->bits + nw;
 	s->remote_bits = (_Atomic uint64_t *)((char *)s + mheap_remote_off[kind]);
 }
 
@@ -215,7 +213,6 @@ static void mheap_init_span(mspan_t *s, uintptr_t base, size_t npages,
 	s->npages = npages;
 	s->spanclass = spc;
 	s->needzero = needzero;
-	s->freeindex = 0;
 	s->cache_word = 0;
 	s->alloc_count = 0;
 	s->free_trigger = 0;
@@ -226,21 +223,20 @@ static void mheap_init_span(mspan_t *s, uintptr_t base, size_t npages,
 		s->elemsize = 0;
 		s->nelems = 1;
 		s->divmagic = 0;
-		s->free_divmagic = 0;
+		s->free_objlimit = 0;
 		s->small_bytes = 0;
-		s->alloc_cache = 0;
-		s->bits[0] = 1;
+		s->bits[0] = 0; /* the block: allocated */
 	} else {
 		s->elemsize = sizeclass_size[sc];
 		s->nelems = sizeclass_nobjs[sc];
 		s->divmagic = sizeclass_divmagic[sc];
-		s->free_divmagic = s->nelems <= GM_LIFO_MAX_NELEMS ? 0 : s->divmagic;
+		s->free_objlimit = sizeclass_objlimit(sc);
 		s->small_bytes = (uint32_t)(s->npages << GM_PAGE_SHIFT);
-		memset(s->bits, 0, 2 * mspan_nwords(s) * sizeof(uint64_t));
-		s->alloc_cache = mspan_load_cache(s, 0);
-		for (size_t w = 0; w < mspan_nwords(s); w++)
+		for (size_t w = 0; w < mspan_nwords(s); w++) {
+			s->bits[w] = mspan_valid_mask(s, w); /* every slot free */
 			atomic_store_explicit(&s->remote_bits[w], 0,
 			                      memory_order_relaxed);
+		}
 	}
 	atomic_store_explicit(&s->state, SPAN_INUSE, memory_order_relaxed);
 }

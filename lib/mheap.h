@@ -40,29 +40,30 @@ enum span_state {
  * A run of pages holding objects of one span class (or one large block).
  *
  * Object i lives at base + i * elemsize.  Object i is allocated iff
- *   (i < freeindex || alloc_bits[i]) && !free_bits[i] && !remote_bits[i]
- * free_bits: frees by the owner thread (plain stores, owner only).
+ *   i < nelems && !free_map[i] && !remote_bits[i]
+ * free_map (bits[0 .. nwords), 1 = free): the slots the span's holder may
+ * hand out -- never handed out, or freed by the owner -- written with
+ * plain stores by the holder only: the malloc fast path takes the lowest
+ * set bit of word cache_word, the owner's free sets the slot's bit again.
+ * A slot the owner frees is so handed out again at once if it lies in
+ * cache_word, else when the allocation reaches its word (immediate reuse,
+ * docs/design.md "One free map"); Go's alloc bits, free bits and
+ * freeindex are one map here, so the owner's free needs one bit test for
+ * both "not allocated" and "already freed".  Bits at or above nelems are
+ * always 0.
  * remote_bits: frees by other threads (atomic OR, anyone); consumed by the
- * span's holder with an atomic exchange when it sweeps.
- * alloc_cache: the free slots of bitmap word cache_word not taken yet, bit
- * i standing for object cache_word * 64 + i (Go shifts its allocCache so
- * bit 0 is freeindex; here the bits stay in place, so the fast path takes
- * the lowest one with `ac & (ac - 1)`, one cycle on the loop-carried chain
- * through alloc_cache, where a variable shift took three).  It holds only
- * slots >= freeindex and < nelems (mspan_load_cache), so the fast path needs
- * no bounds test; 0 when that word is used up -- including when freeindex
- * reached the next word, which mspan_next_free_index then loads.  Every
- * object below freeindex in word cache_word has its bit clear.
- * Counting: alloc_count = objects allocated as of the last sweep; the
- * fast path does not count the slots it takes, so a current span's count
- * is stale until the span is retired exhausted (alloc_count = nelems) or
- * swept again; only spans on the owner's partial/full lists use it.
- * Owner frees since the last sweep: mspan_nfree_local(s), kept as a
- * countdown to the next free event (free_left = free_trigger - frees, mod
- * 2^16): the fast free decrements it and calls mcache_free_event when it
- * reaches 0 (one `sub` on memory and a branch, where a count and a compare
- * with free_trigger took five instructions).  A trigger of 0 means never:
- * between two sweeps a span takes at most nelems (<= 1024) owner frees.
+ * span's holder with an atomic exchange when it sweeps (mspan_sweep: OR
+ * them into free_map).
+ * cache_word: the free_map word the malloc fast path takes from; the words
+ * below it may hold owner frees (seen at the next sweep), the words above
+ * it are looked at when it runs out (mspan_next_free_index).
+ * Counting: alloc_count = objects allocated as of the last sweep or
+ * retirement (mcache.c); a current span's count is stale.  Owner frees
+ * since then: mspan_nfree_local(s), kept as a countdown to the next free
+ * event (free_left = free_trigger - frees, mod 2^16): the fast free
+ * decrements it and calls mcache_free_event when it reaches 0 (one `sub`
+ * on memory and a branch).  A trigger of 0 means "not before 2^16 frees"
+ * (only current spans have it: their count wraps, and nothing reads it).
  */
 typedef struct mspan {
 	/* line 0: set when the span is allocated, read by everyone (remote
@@ -76,32 +77,30 @@ typedef struct mspan {
 	_Atomic uint8_t state;   /* enum span_state */
 	uint8_t list;            /* enum span_list_kind; holder only */
 	uint8_t needzero;        /* holder only: free slots may be dirty */
-	uint8_t cache_word;      /* holder only: alloc_cache's bitmap word */
+	uint8_t cache_word;      /* holder only: the free_map word malloc takes from */
 	struct mcache *_Atomic owner; /* caching mcache, NULL in mcentral/large */
 	size_t npages;
-	uint64_t *free_bits;
 	_Atomic uint64_t *remote_bits;
-	/* for the owner's fast free (mcache_free_fast): divmagic, but 0 in
-	 * spans of at most GM_LIFO_MAX_NELEMS objects, whose every pointer
-	 * then fails the object-start test and takes mcache_free_few; and
-	 * npages * GM_PAGE_SIZE of a small span (0 for a large one: the free's
-	 * first guess looks only at current spans) */
-	uint32_t free_divmagic;
+	/* for the owner's fast free (mcache_free_fast): the object-start
+	 * limit, sizeclass_objlimit (one compare tells an object start of a
+	 * slot below nelems; 0 for a large span); and npages * GM_PAGE_SIZE of
+	 * a small span (0 for a large one: the free's first guess looks only
+	 * at current spans) */
+	uint32_t free_objlimit;
 	uint32_t small_bytes;
-	/* line 1: the holder's allocation state, list links and (for spans of
-	 * up to 128 objects) the alloc and free bitmaps: malloc and the
-	 * owner's free touch lines 0 and 1 only */
-	uint64_t alloc_cache GM_ALIGNED(64);
-	uint16_t freeindex;
-	uint16_t alloc_count;
+	/* line 1: the holder's counts, list links and (for spans of up to 256
+	 * objects) the free map: malloc and the owner's free touch lines 0 and
+	 * 1 only */
+	uint16_t alloc_count GM_ALIGNED(64);
 	uint16_t free_left;       /* owner: frees until mcache_free_event (see above) */
 	uint16_t free_trigger;    /* owner: mspan_nfree_local value that calls it */
 	struct mspan *next, *prev;    /* list links; holder only */
-	uint64_t bits[];              /* alloc_bits, free_bits, (64-aligned) remote_bits */
+	uint64_t bits[];              /* free_map, then (64-aligned) remote_bits */
 } mspan_t;
-_Static_assert(offsetof(mspan_t, bits) == 96, "1-word bitmaps share line 1");
+_Static_assert(offsetof(mspan_t, bits) == 88, "4-word free maps share line 1");
 
-static ALWAYS_INLINE uint64_t *mspan_alloc_bits(mspan_t *s) { return s->bits; }
+/* The free map (1 = free slot). */
+static ALWAYS_INLINE uint64_t *mspan_free_map(mspan_t *s) { return s->bits; }
 /* Owner frees since the last sweep. */
 static ALWAYS_INLINE unsigned mspan_nfree_local(const mspan_t *s)
 {
@@ -137,11 +136,11 @@ static inline uint64_t mspan_mask_below(size_t w, size_t below)
 	return (1ull << (below - lo)) - 1;
 }
 
-/* The free slots of bitmap word w that exist (w * 64 + i < nelems), as
- * alloc_cache holds them when freeindex = w * 64. */
-static inline uint64_t mspan_load_cache(const mspan_t *s, size_t w)
+/* The free slots that exist in bitmap word w: all of them, as a new span's
+ * free map holds them. */
+static inline uint64_t mspan_valid_mask(const mspan_t *s, size_t w)
 {
-	return ~s->bits[w] & mspan_mask_below(w, s->nelems);
+	return mspan_mask_below(w, s->nelems);
 }
 
 #define MHEAP_SPAN_KINDS 5  /* bitmap words 1, 2, 4, 8, 16 */

@@ -30,11 +30,6 @@
 #define GM_SMALL_SIZE_DIV    8
 #define GM_LARGE_SIZE_DIV    128
 #define GM_MAX_OBJS_PER_SPAN 1024                     /* 8-byte class */
-/* Spans of at most this many objects (>= 2 KiB classes) take the owner's
- * LIFO-undo free, mcache_free_few (docs/design.md). */
-#ifndef GM_LIFO_MAX_NELEMS
-#define GM_LIFO_MAX_NELEMS   4
-#endif
 #define GM_PAGE_CACHE_PAGES  64                       /* Go's pageCachePages */
 
 _Static_assert(GM_PAGES_PER_ARENA == 8192, "Go's pagesPerArena");

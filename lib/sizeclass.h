@@ -56,6 +56,23 @@ static ALWAYS_INLINE bool sizeclass_is_objstart(uint32_t divmagic, uint64_t prod
 	return (uint32_t)prod < divmagic;
 }
 
+/* The owner free's object-start limit of class c (mspan free_objlimit):
+ * for every offset off inside a span of class c (below npages * 8 KiB),
+ *   (uint32_t)(off * divmagic) < limit
+ * exactly when off is the start of object i < nobjs.  The low half of the
+ * product is i * err at object i's start (err = divmagic * size - 2^32,
+ * the rounding of divmagic) and at least divmagic elsewhere, so the limit
+ * (nobjs - 1) * err + 1 (capped at divmagic) also turns away the start of
+ * the slot that would follow the last object in the span's tail.  Checked
+ * for every class and offset by tests/unit/test_sizeclass,
+ * objlimit_test_is_exact. */
+static inline uint32_t sizeclass_objlimit(unsigned c)
+{
+	uint64_t err = (uint64_t)sizeclass_divmagic[c] * sizeclass_size[c] - (1ull << 32);
+	uint64_t lim = (uint64_t)(sizeclass_nobjs[c] - 1) * err + 1;
+	return lim < sizeclass_divmagic[c] ? (uint32_t)lim : sizeclass_divmagic[c];
+}
+
 /* Smallest class >= size whose object size is a multiple of align (align a
  * power of two <= GM_PAGE_SIZE): objects of such a class are naturally
  * aligned because spans start on page boundaries.  0 if none is small. */

@@ -92,8 +92,9 @@ static void *bad_interior_large(void)
 	char *p = malloc(100000);
 	return opp(p + 16384);
 }
-/* A class of at most 4 objects a span (GM_LIFO_MAX_NELEMS): the owner's
- * free takes mcache_free_few's way for these */
+/* A class of 3 objects a span (a span with a tail: the start of a fourth
+ * slot would lie inside the span, and the object-start limit must refuse
+ * it as it refuses interior pointers) */
 static void *bad_interior_few(void)
 {
 	char *p = malloc(2600); /* class 2688: 3 objects a span */
@@ -151,6 +152,34 @@ static void *bad_double_free_remote(void)
 	free(p);
 	return opp(p);
 }
+/* Freed by the thread that allocated it (its owner), then again by this
+ * one: the remote free finds the block free in the owner's free map. */
+static void *owner_frees_fn(void *arg)
+{
+	(void)arg;
+	void *keep = malloc(200);
+	(void)keep;
+	void *p = malloc(200);
+	free(p);
+	return p;
+}
+static void *bad_double_free_owner_then_remote(void)
+{
+	void *p;
+	pthread_create(&remote_thread, NULL, owner_frees_fn, NULL);
+	pthread_join(remote_thread, &p);
+	return opp(p);
+}
+/* The start of the slot that would follow the last object of a span with
+ * a tail (class 2688: 3 objects in 8 KiB, 128 bytes left over; the span is
+ * one page, so its base is the block's page): an object start for the
+ * division, not an object. */
+static void *bad_tail_slot(void)
+{
+	char *p = malloc(2600);
+	uintptr_t base = (uintptr_t)p & ~(uintptr_t)8191;
+	return opp((void *)(base + 3 * 2688));
+}
 static void *bad_double_free_noscan(void)
 {
 	/* plain dlsym: this runs in the re-executed process, outside Check */
@@ -190,6 +219,8 @@ static const bad_case_t cases[] = {
 	{ "double_free_small", bad_double_free_small, "double free" },
 	{ "double_free_large", bad_double_free_large, "double free" },
 	{ "double_free_remote", bad_double_free_remote, "double free" },
+	{ "double_free_owner_then_remote", bad_double_free_owner_then_remote, "double free" },
+	{ "tail_slot", bad_tail_slot, "invalid pointer" },
 	{ "double_free_noscan", bad_double_free_noscan, "double free" },
 	{ "double_free_aligned", bad_double_free_aligned, "double free" },
 };
@@ -433,12 +464,12 @@ static const char *free_cases[] = { "stack", "global", "static", "mmap", "glibc_
 	                            "unaligned_small", "unaligned_large",
 	                            "one_past_small", "one_past_large",
 	                            "double_free_small", "double_free_large",
-	                            "double_free_remote", "double_free_noscan",
-	                            "double_free_aligned" };
+	                            "double_free_remote", "double_free_owner_then_remote",
+	                            "double_free_noscan", "double_free_aligned", "tail_slot" };
 static const char *other_cases[] = { "stack", "global", "mmap", "glibc_block", "interior_small",
 	                             "interior_large", "unaligned_small", "one_past_small",
 	                             "one_past_large", "double_free_small",
-	                             "double_free_large" };
+	                             "double_free_large", "tail_slot" };
 #define NFREE (int)(sizeof free_cases / sizeof free_cases[0])
 #define NOTHER (int)(sizeof other_cases / sizeof other_cases[0])
 

@@ -54,13 +54,13 @@ START_TEST(owner_alloc_free_reuses_slot)
 }
 END_TEST
 
-/* The refill re-sweeps the exhausted current span and takes its next slot
- * (mcache_take_next): here every slot of bitmap word 0 is still allocated,
- * so the slot comes from word 1 through mspan_next_free_index, not from
- * alloc_cache.  64 B: 128 objects, 2 words; 17 frees (1 + 128/8) of slots
- * 64..80 make the sweep pay.  In a thread of its own, so the span is its
- * first. */
-static void *resweep_word1(void *arg)
+/* The free map (mheap.h): a slot freed in the word the allocation takes
+ * from is handed out again by the next mallocs, in address order; slots
+ * freed in a word it passed wait until the span is exhausted and the
+ * refill sweeps it again (enough of it free: 1 + nelems/8) and starts at
+ * word 0 again (mcache_take_next).  64 B: 128 objects, 2 words; 17 frees
+ * each time.  In a thread of its own, so the span is its first. */
+static void *reuse_words(void *arg)
 {
 	(void)arg;
 	static void *p[128];
@@ -71,12 +71,21 @@ static void *resweep_word1(void *arg)
 		if (arena_span_of((uintptr_t)p[i]) != s || p[i] != (void *)(s->base + (size_t)i * 64))
 			return "not one fresh span in slot order";
 	}
-	for (int i = 64; i <= 80; i++)
+	for (int i = 80; i >= 64; i--)
 		gm_free(p[i]);
 	for (int i = 64; i <= 80; i++) {
 		void *q = gm_alloc(64, 0);
 		if (q != p[i])
-			return "re-swept span did not hand out word 1's freed slots in order";
+			return "current word's freed slots not handed out at once, in order";
+	}
+	for (int i = 0; i <= 16; i++)
+		gm_free(p[i]);
+	if (s->cache_word != 1)
+		return "allocation not in word 1";
+	for (int i = 0; i <= 16; i++) {
+		void *q = gm_alloc(64, 0);
+		if (q != p[i])
+			return "re-swept span did not hand out word 0's freed slots in order";
 	}
 	if (s->alloc_count != 128 - 17)
 		return "sweep count";
@@ -85,11 +94,11 @@ static void *resweep_word1(void *arg)
 	return NULL;
 }
 
-START_TEST(refill_resweep_takes_from_later_word)
+START_TEST(free_map_reuse_and_resweep)
 {
 	pthread_t t;
 	void *err;
-	ck_assert_int_eq(pthread_create(&t, NULL, resweep_word1, NULL), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, reuse_words, NULL), 0);
 	ck_assert_int_eq(pthread_join(t, &err), 0);
 	ck_assert_msg(err == NULL, "%s", (const char *)err);
 }
@@ -132,20 +141,16 @@ START_TEST(free_guess_only_own_current_span)
 }
 END_TEST
 
-START_TEST(lifo_undo_small_spans)
+START_TEST(pair_reuses_slot_small_spans)
 {
-	/* 4096-byte class: 2 objects per span, so frees of the last object
-	 * taken rewind the span instead of waiting for a sweep. */
+	/* 4096-byte class: 2 objects per span; a freed block is the next
+	 * malloc's (the free map's bit, set by the free, taken by the malloc) */
 	void *a = gm_alloc(4096, 0);
 	void *b = gm_alloc(4096, 0);
-	mspan_t *s = arena_span_of((uintptr_t)b);
-	unsigned fi = s->freeindex;
 	gm_free(b);
-	if (arena_span_of((uintptr_t)a) == s)
-		ck_assert_uint_eq(s->freeindex, fi - 1);
 	void *c = gm_alloc(4096, 0);
 	ck_assert_ptr_eq(c, b);
-	/* the undone slot is free for the heap walk and the stats */
+	/* the freed slot is free for the heap walk and the stats */
 	gm_free(c);
 	stats_snapshot_t st;
 	stats_snapshot(&st);
@@ -154,38 +159,41 @@ START_TEST(lifo_undo_small_spans)
 }
 END_TEST
 
-START_TEST(lifo_undo_after_another_class_malloc)
+/* calloc of a slot the free map hands out again: a fresh span's slots are
+ * zero (needzero 0), a freed one is not, so the first free of a current
+ * span sets needzero (mcache_set_trigger, mcache_free_event). */
+static void *calloc_reuse(void *arg)
 {
-	/* The undo takes the bit back from the thread's last malloc when it is
-	 * the freed slot's; here a malloc of another class came in between
-	 * (its bit is another), so the undo must rebuild the bit from
-	 * freeindex -- and the slot must come back exactly once. */
-	void *a = gm_alloc(4096, 0);
-	void *b = gm_alloc(4096, 0);
-	mspan_t *s = arena_span_of((uintptr_t)b);
-	if (arena_span_of((uintptr_t)a) != s)
-		return; /* b opened a fresh span: nothing to undo in order */
-	void *o[3];
-	for (int i = 0; i < 3; i++) /* some 64-byte slot other than b's index */
-		o[i] = gm_alloc(64, 0);
-	ck_assert_uint_ne(mcache_tls->last_bit, 1);
-	unsigned fi = s->freeindex;
-	gm_free(b);
-	ck_assert_uint_eq(s->freeindex, fi - 1);
-	void *c = gm_alloc(4096, 0);
-	ck_assert_ptr_eq(c, b);
-	void *d = gm_alloc(4096, 0); /* the span is full: another block */
-	ck_assert_ptr_ne(d, a);
-	ck_assert_ptr_ne(d, c);
-	gm_free(d);
-	gm_free(c);
+	(void)arg;
+	unsigned char *a = gm_calloc(1, 96, 0);
+	mspan_t *s = arena_span_of((uintptr_t)a);
+	if (s->needzero)
+		return NULL; /* not a fresh span: nothing to show */
+	memset(a, 0xa5, 96);
 	gm_free(a);
-	for (int i = 0; i < 3; i++)
-		gm_free(o[i]);
+	if (!s->needzero)
+		return "first free of a fresh current span did not set needzero";
+	unsigned char *b = gm_calloc(1, 96, 0);
+	if (b != a)
+		return "freed slot not handed out again";
+	for (int i = 0; i < 96; i++)
+		if (b[i] != 0)
+			return "calloc handed out a dirty slot";
+	gm_free(b);
+	return NULL;
+}
+
+START_TEST(calloc_after_reuse_is_zero)
+{
+	pthread_t t;
+	void *err;
+	ck_assert_int_eq(pthread_create(&t, NULL, calloc_reuse, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, &err), 0);
+	ck_assert_msg(err == NULL, "%s", (const char *)err);
 }
 END_TEST
 
-START_TEST(double_free_after_lifo_undo_aborts)
+START_TEST(double_free_small_span_aborts)
 {
 	void *a = gm_alloc(4096, 0);
 	gm_free(a);
@@ -429,11 +437,11 @@ int main(void)
 	TCase *tc = tcase_create("mcache");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, owner_alloc_free_reuses_slot);
-	tcase_add_test(tc, refill_resweep_takes_from_later_word);
+	tcase_add_test(tc, free_map_reuse_and_resweep);
 	tcase_add_test(tc, free_guess_only_own_current_span);
-	tcase_add_test(tc, lifo_undo_small_spans);
-	tcase_add_test(tc, lifo_undo_after_another_class_malloc);
-	tcase_add_test_raise_signal(tc, double_free_after_lifo_undo_aborts, SIGABRT);
+	tcase_add_test(tc, pair_reuses_slot_small_spans);
+	tcase_add_test(tc, calloc_after_reuse_is_zero);
+	tcase_add_test_raise_signal(tc, double_free_small_span_aborts, SIGABRT);
 	tcase_add_test(tc, remote_frees_are_swept);
 	tcase_add_test(tc, thread_exit_returns_everything);
 	tcase_add_test(tc, idle_flush_after_delay_only);

@@ -88,21 +88,26 @@ START_TEST(next_free_index_walks_words)
 	for (size_t i = 0; i < 1024; i++)
 		ck_assert_uint_eq(mspan_next_free_index(s), i);
 	ck_assert_uint_eq(mspan_next_free_index(s), 1024);
-	ck_assert_uint_eq(s->freeindex, 1024);
+	ck_assert_uint_eq(s->cache_word, 15);
+	ck_assert_uint_eq(mspan_nfree_map(s), 0);
 	mheap_free_span(NULL, s);
 }
 END_TEST
 
-START_TEST(sweep_folds_local_and_remote)
+/* The owner's free as the fast path makes it: the slot's free-map bit. */
+static void map_free(mspan_t *s, size_t i)
+{
+	mspan_free_map(s)[i / 64] |= 1ull << (i % 64);
+}
+
+START_TEST(sweep_takes_in_remote_frees)
 {
 	mspan_t *s = mheap_alloc_span(NULL, 1, spanclass_make(1, 0), 0);
-	for (size_t i = 0; i < 200; i++) {
-		mspan_next_free_index(s);
-		s->alloc_count++;
-	}
-	/* local frees: 0..9 ; remote frees: 100..104 and 150 */
+	for (size_t i = 0; i < 200; i++)
+		ck_assert_uint_eq(mspan_next_free_index(s), i);
+	/* owner frees: 0..9 (free at once); remote frees: 100..104 and 150 */
 	for (size_t i = 0; i < 10; i++)
-		s->free_bits[i / 64] |= 1ull << (i % 64);
+		map_free(s, i);
 	atomic_store(&mspan_remote_seen, true); /* as gm_free_slow does first */
 	for (size_t i = 100; i < 105; i++)
 		atomic_fetch_or(&s->remote_bits[i / 64], 1ull << (i % 64));
@@ -112,12 +117,15 @@ START_TEST(sweep_folds_local_and_remote)
 	ck_assert(!mspan_obj_live(s, 102));
 	ck_assert(mspan_obj_live(s, 50));
 	ck_assert(!mspan_obj_live(s, 300)); /* never allocated */
+	ck_assert(!mspan_obj_live(s, 1024)); /* no such object */
+	ck_assert_uint_eq(mspan_live_count(s), 184);
 	size_t nfree = mspan_sweep(s);
 	ck_assert_uint_eq(nfree, 1024 - 184);
 	ck_assert_uint_eq(s->alloc_count, 184);
-	ck_assert_uint_eq(s->freeindex, 0);
+	ck_assert_uint_eq(s->cache_word, 0);
 	ck_assert(!mspan_has_remote(s));
 	ck_assert_uint_eq(s->needzero, 1);
+	ck_assert_uint_eq(mspan_live_count(s), 184);
 	/* the freed slots come back first, in address order */
 	for (size_t i = 0; i < 10; i++)
 		ck_assert_uint_eq(mspan_next_free_index(s), i);
@@ -130,8 +138,8 @@ START_TEST(sweep_folds_local_and_remote)
 END_TEST
 
 /* A sweep of a span with one bitmap word (at most 64 objects): class 32
- * (1024 B, 16 objects).  10 taken since the last sweep, 3 more allocated before it
- * (alloc bits 12..14); local frees 1, 2, 13; remote frees 4 and 14. */
+ * (1024 B, 16 objects).  0..14 taken, then owner frees 10, 11 (before the
+ * sweep: free at once) and 1, 2, 13; remote frees 4 and 14. */
 START_TEST(sweep_one_word)
 {
 	unsigned sc = 32;
@@ -139,64 +147,69 @@ START_TEST(sweep_one_word)
 	mspan_t *s = mheap_alloc_span(NULL, sizeclass_npages[sc], spanclass_make(sc, 0), 0);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_uint_eq(s->nwords_log2, 0);
-	s->bits[0] = 7ull << 12;
-	s->alloc_cache = mspan_load_cache(s, 0);
-	for (size_t i = 0; i < 10; i++)
-		ck_assert_uint_eq(mspan_next_free_index(s), i);
-	s->alloc_count = 13;
-	s->free_bits[0] = (1ull << 1) | (1ull << 2) | (1ull << 13);
+	ck_assert_uint_eq(s->bits[0], 0xffffull); /* every slot free, none above */
+	for (size_t i = 0; i < 15; i++)
+		ck_assert_uint_eq(mspan_take_free_index(s), i);
+	map_free(s, 10);
+	map_free(s, 11);
+	map_free(s, 1);
+	map_free(s, 2);
+	map_free(s, 13);
 	atomic_store(&mspan_remote_seen, true);
 	atomic_fetch_or(&s->remote_bits[0], (1ull << 4) | (1ull << 14));
 	size_t nfree = mspan_sweep(s);
 	ck_assert_uint_eq(nfree, 16 - 8);
 	ck_assert_uint_eq(s->alloc_count, 8);
-	ck_assert_uint_eq(s->bits[0], 0x3ffull & ~((1ull << 1) | (1ull << 2) | (1ull << 4)) | (1ull << 12));
-	ck_assert_uint_eq(s->free_bits[0], 0);
-	ck_assert(!mspan_has_remote(s));
-	ck_assert_uint_eq(s->freeindex, 0);
-	ck_assert_uint_eq(s->needzero, 1);
 	static const size_t order[] = { 1, 2, 4, 10, 11, 13, 14, 15 };
+	uint64_t want = 0;
 	for (size_t i = 0; i < 8; i++)
-		ck_assert_uint_eq(mspan_next_free_index(s), order[i]);
-	ck_assert_uint_eq(mspan_next_free_index(s), 16); /* full */
+		want |= 1ull << order[i];
+	ck_assert_uint_eq(s->bits[0], want);
+	ck_assert(!mspan_has_remote(s));
+	for (size_t i = 0; i < 8; i++)
+		ck_assert_uint_eq(mspan_take_free_index(s), order[i]);
+	ck_assert_uint_eq(mspan_take_free_index(s), 16); /* full */
+	ck_assert_uint_eq(mspan_live_count(s), 16);
 	mheap_free_span(NULL, s);
 }
 END_TEST
 
-/* The sweep's three kinds of word (mspan_sweep): below freeindex's word
- * (every slot taken or allocated: all ones before the frees), freeindex's
- * word (here freeindex 128 sits on a word boundary, so it adds no bit), and
- * the words above it (alloc bits as they are).  Class 3 (24 B): 341
- * objects in 6 of the struct's 8 words.  Allocated before the last sweep:
- * 64..71 and 324..327.  Owner frees: 3 and 70 (below), 325 (above, an
- * allocated one) and 330 (above, never allocated: a free bit that is not a
- * free, which must not turn into an allocation). */
-START_TEST(sweep_words_around_freeindex)
+/* The free map's words (mheap.h): a new span's map has every slot's bit
+ * and none at or above nelems; the allocation moves up a word at a time;
+ * a free in the word it takes from is handed out next, one in a word it
+ * passed waits for the sweep.  Class 3 (24 B): 341 objects in 6 of the
+ * struct's 8 words. */
+START_TEST(free_map_words)
 {
 	atomic_store(&mspan_remote_seen, false);
 	mspan_t *s = mheap_alloc_span(NULL, 1, spanclass_make(3, 0), 0);
 	ck_assert_uint_eq(s->nelems, 341);
-	s->bits[1] = 0xffull;
-	s->bits[5] = 0xf0ull;
-	s->alloc_cache = mspan_load_cache(s, 0);
-	for (size_t i = 0; i < 120; i++)
-		ck_assert_uint_lt(mspan_next_free_index(s), 128);
-	ck_assert_uint_eq(s->freeindex, 128);
-	s->free_bits[0] = 1ull << 3;
-	s->free_bits[1] = 1ull << 6;
-	s->free_bits[5] = (1ull << 5) | (1ull << 10);
-	ck_assert_uint_eq(mspan_sweep(s), 341 - 129);
-	ck_assert_uint_eq(s->alloc_count, 129);
-	ck_assert_uint_eq(s->bits[0], ~(1ull << 3));
-	ck_assert_uint_eq(s->bits[1], ~(1ull << 6));
-	ck_assert_uint_eq(s->bits[2], 0);
-	ck_assert_uint_eq(s->bits[5], 0xf0ull & ~(1ull << 5));
-	for (size_t w = 0; w < 6; w++)
-		ck_assert_uint_eq(s->free_bits[w], 0);
-	ck_assert_uint_eq(s->needzero, 1);
-	ck_assert_uint_eq(mspan_next_free_index(s), 3);
-	ck_assert_uint_eq(mspan_next_free_index(s), 70);
-	ck_assert_uint_eq(mspan_next_free_index(s), 128);
+	ck_assert_uint_eq(mspan_nwords(s), 8);
+	for (size_t w = 0; w < 5; w++)
+		ck_assert_uint_eq(s->bits[w], ~0ull);
+	ck_assert_uint_eq(s->bits[5], (1ull << 21) - 1);
+	ck_assert_uint_eq(s->bits[6], 0);
+	ck_assert_uint_eq(s->bits[7], 0);
+	for (size_t i = 0; i < 128; i++)
+		ck_assert_uint_eq(mspan_take_free_index(s), i);
+	ck_assert_uint_eq(s->cache_word, 1);
+	map_free(s, 3);
+	map_free(s, 70);
+	ck_assert_uint_eq(mspan_nfree_map(s), 2 + 341 - 128);
+	ck_assert_uint_eq(mspan_take_free_index(s), 70);
+	ck_assert_uint_eq(mspan_take_free_index(s), 128);
+	ck_assert_uint_eq(s->cache_word, 2);
+	/* 0..128 but 3 allocated */
+	ck_assert_uint_eq(mspan_sweep(s), 341 - 128);
+	ck_assert_uint_eq(s->alloc_count, 128);
+	ck_assert_uint_eq(s->cache_word, 0);
+	ck_assert_uint_eq(mspan_take_free_index(s), 3);
+	ck_assert_uint_eq(mspan_take_free_index(s), 129);
+	/* to the end: no slot at or above nelems is ever handed out */
+	for (size_t i = 130; i < 341; i++)
+		ck_assert_uint_eq(mspan_take_free_index(s), i);
+	ck_assert_uint_eq(mspan_take_free_index(s), 341);
+	ck_assert_uint_eq(mspan_live_count(s), 341);
 	mheap_free_span(NULL, s);
 }
 END_TEST
@@ -208,11 +221,9 @@ START_TEST(sweep_reads_remote_after_first_remote_free)
 {
 	atomic_store(&mspan_remote_seen, false);
 	mspan_t *s = mheap_alloc_span(NULL, 1, spanclass_make(1, 0), 0);
-	for (size_t i = 0; i < 100; i++) {
+	for (size_t i = 0; i < 100; i++)
 		mspan_next_free_index(s);
-		s->alloc_count++;
-	}
-	s->free_bits[0] |= 1ull << 3;                  /* local free of 3 */
+	map_free(s, 3);                                 /* local free of 3 */
 	atomic_fetch_or(&s->remote_bits[1], 1ull << 2); /* remote free of 66 */
 	ck_assert_uint_eq(mspan_sweep(s), 1024 - 99);
 	ck_assert(mspan_obj_live(s, 66) == false); /* still reads as freed */
@@ -225,13 +236,10 @@ START_TEST(sweep_reads_remote_after_first_remote_free)
 }
 END_TEST
 
-/* The owner's fast free as gm_free runs it: the general path, or the
- * few-object one (spans of at most GM_LIFO_MAX_NELEMS objects). */
+/* The owner's fast free as gm_free runs it. */
 static int owner_free(mcache_t *c, void *p)
 {
-	mspan_t *few;
-	int r = mcache_free_fast(c, p, &few);
-	return r == FREE_FEW ? mcache_free_few(c, few, p) : r;
+	return mcache_free_fast(c, p);
 }
 
 START_TEST(cache_returns_empty_spans)
@@ -323,10 +331,10 @@ int main(void)
 	tcase_add_test(tc, aligned_runs);
 	tcase_add_test(tc, reuse_needs_zero);
 	tcase_add_test(tc, next_free_index_walks_words);
-	tcase_add_test(tc, sweep_folds_local_and_remote);
+	tcase_add_test(tc, sweep_takes_in_remote_frees);
 	tcase_add_test(tc, sweep_reads_remote_after_first_remote_free);
 	tcase_add_test(tc, sweep_one_word);
-	tcase_add_test(tc, sweep_words_around_freeindex);
+	tcase_add_test(tc, free_map_words);
 	tcase_add_test(tc, cache_returns_empty_spans);
 	tcase_add_test(tc, large_resize_in_place);
 	tcase_add_test(tc, central_takes_back_spans);

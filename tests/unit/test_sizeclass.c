@@ -183,6 +183,33 @@ START_TEST(objstart_test_is_exact)
 }
 END_TEST
 
+/* The same test with the span's limit (sizeclass_objlimit), as the owner's
+ * fast free makes it: over the whole span, tail included, it holds exactly
+ * at the starts of objects that exist.  With the plain divmagic bound the
+ * start of the slot after the last object passes in 30-odd classes. */
+START_TEST(objlimit_test_is_exact)
+{
+	unsigned tail_starts = 0;
+	for (unsigned c = 1; c < GM_NUM_SIZE_CLASSES; c++) {
+		uint32_t size = sizeclass_size[c];
+		uint32_t magic = sizeclass_divmagic[c];
+		uint32_t lim = sizeclass_objlimit(c);
+		size_t n = sizeclass_nobjs[c];
+		size_t end = (size_t)sizeclass_npages[c] * GM_PAGE_SIZE;
+		ck_assert_uint_le(lim, magic);
+		if (n * size < end)
+			tail_starts++;
+		for (size_t off = 0; off < end; off++) {
+			uint64_t prod = (uint64_t)off * magic;
+			bool want = off % size == 0 && off / size < n;
+			if (((uint32_t)prod < lim) != want)
+				ck_abort_msg("class %u (size %u): offset %zu misjudged", c, size, off);
+		}
+	}
+	ck_assert_uint_gt(tail_starts, 10); /* the case the limit is for exists */
+}
+END_TEST
+
 START_TEST(aligned_classes)
 {
 	for (size_t align = 16; align <= GM_PAGE_SIZE; align *= 2) {
@@ -211,6 +238,7 @@ int main(void)
 	tcase_add_test(tc, size_to_class_min_align_8);
 	tcase_add_test(tc, divmagic_exact);
 	tcase_add_test(tc, objstart_test_is_exact);
+	tcase_add_test(tc, objlimit_test_is_exact);
 	tcase_add_test(tc, aligned_classes);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
