@@ -149,7 +149,7 @@ void mcache_global_init(void)
 #define MCACHE_SWEEP_YIELD 8
 #endif
 #ifndef MCACHE_TRIGGER_YIELD
-#define MCACHE_TRIGGER_YIELD 3
+#define MCACHE_TRIGGER_YIELD 2
 #endif
 /* Full spans a refill looks at (for remote frees) before asking mcentral. */
 #ifndef MCACHE_FULL_BUDGET
