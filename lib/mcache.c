@@ -165,15 +165,21 @@ void mcache_global_init(void)
 static NOINLINE bool mcache_sweep_pays_remote(mspan_t *s, size_t n, size_t want)
 {
 	size_t nw = mspan_nwords_used(s);
-	for (size_t w = 0; w < nw && n < want; w++)
-		n += gm_popcount64(atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed));
+	for (size_t w = 0; w < nw && n < want; w++) {
+		uint64_t r = atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed);
+		if (r != 0)
+			n += gm_popcount64(r);
+	}
 	return n >= want;
 }
 
-static ALWAYS_INLINE bool mcache_sweep_pays(mspan_t *s)
+/* *nfree: the free map's free slots (mspan_nfree_map), for the caller that
+ * retires s when the sweep would not pay. */
+static ALWAYS_INLINE bool mcache_sweep_pays(mspan_t *s, size_t *nfree)
 {
 	size_t want = 1 + s->nelems / MCACHE_SWEEP_YIELD;
 	size_t n = mspan_nfree_map(s);
+	*nfree = n;
 	if (LIKELY(n >= want))
 		return true;
 	if (!atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed))
@@ -273,7 +279,8 @@ retry:
 		idx = mspan_next_free_index(s);
 		if (idx < s->nelems)
 			return mcache_take(s, idx);
-		if (mcache_sweep_pays(s) && mspan_sweep(s) > 0)
+		size_t nfree;
+		if (mcache_sweep_pays(s, &nfree) && mspan_sweep(s) > 0)
 			return mcache_take_next(s);
 		/* the lists and alloc[] writes are shared with the scavenger
 		 * (span_lock); this span is not: alloc_spc keeps it off */
@@ -281,7 +288,7 @@ retry:
 		c->alloc[spc] = &mcache_empty_span;
 		/* retired: its count from here (the free map's few free slots
 		 * lie in words the allocation passed) */
-		s->alloc_count = (uint16_t)(s->nelems - mspan_nfree_map(s));
+		s->alloc_count = (uint16_t)(s->nelems - nfree);
 		mspan_reset_nfree_local(s);
 		s->list = SPAN_LIST_CACHE_FULL;
 		mcache_set_trigger(s);
@@ -308,7 +315,8 @@ retry:
 	for (unsigned budget = MCACHE_FULL_BUDGET; budget > 0 && c->full[spc].n > 1; budget--) {
 		s = c->full[spc].head;
 		span_list_remove(&c->full[spc], s);
-		if (mcache_sweep_pays(s) && mspan_sweep(s) > 0) {
+		size_t nfree;
+		if (mcache_sweep_pays(s, &nfree) && mspan_sweep(s) > 0) {
 			mcache_make_current(c, spc, s);
 			mcache_spin_unlock(&c->span_lock);
 			return mcache_take_next(s);

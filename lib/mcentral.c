@@ -66,9 +66,14 @@ COLD static void mspan_report_double_free(mspan_t *s, size_t idx)
 
 size_t mspan_nfree_map(const mspan_t *s)
 {
+	/* at a refill most words are 0 (the allocation took them): a test
+	 * each, no count */
 	size_t nw = mspan_nwords_used(s), n = 0;
-	for (size_t w = 0; w < nw; w++)
-		n += (size_t)gm_popcount64(s->bits[w]);
+	for (size_t w = 0; w < nw; w++) {
+		uint64_t f = s->bits[w];
+		if (f != 0)
+			n += (size_t)gm_popcount64(f);
+	}
 	return n;
 }
 
