@@ -10,7 +10,7 @@
  *      class 10; ctz of its free map's word cache_word gives the next free
  *      slot; clear its bit; return base + idx*48.  No lock, no atomic.
  *   3. When that word runs out: gm_alloc_slow -> mcache_refill_alloc
- *      (mcache.c): a later word, else sweep the span (fold in frees),
+ *      (mcache.c): a later word, else sweep the span (fold in remote frees),
  *      else an owned partial span, else mcentral_cache_span (mcentral.c),
  *      else mheap_alloc_span (mheap.c): the thread's page cache or, under
  *      mheap.lock, pagealloc_alloc (pagealloc.c); when that is out of room,

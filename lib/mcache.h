@@ -51,9 +51,9 @@ extern bool mcache_lock_fenced;
 /* All fields are owner-thread only unless said otherwise. */
 typedef struct mcache {
 	/* The span class whose alloc[] slot the owner read last (stored by
-	 * the malloc fast path before it reads alloc[spc], and by the refill):
-	 * the scavenger never takes that class's current
-	 * span (mcache_flush_idle, docs/design.md "Idle thread caches"). */
+	 * the malloc fast path before it reads alloc[spc], and by the
+	 * refill): the scavenger never takes that class's current span
+	 * (mcache_flush_idle, docs/design.md "Idle thread caches"). */
 	_Atomic uint32_t alloc_spc;
 	/* Current span per span class; &mcache_empty_span when none.  The
 	 * owner reads it without a lock; writes by the owner's slow paths and

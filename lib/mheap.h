@@ -62,8 +62,9 @@ enum span_state {
  * since then: mspan_nfree_local(s), kept as a countdown to the next free
  * event (free_left = free_trigger - frees, mod 2^16): the fast free
  * decrements it and calls mcache_free_event when it reaches 0 (one `sub`
- * on memory and a branch).  A trigger of 0 means "not before 2^16 frees"
- * (only current spans have it: their count wraps, and nothing reads it).
+ * on memory and a branch).  A trigger of 0 means "not before 2^16 frees":
+ * current spans (their count wraps, and only the sweep's "any frees?"
+ * reads it) and the one empty span a class keeps.
  */
 typedef struct mspan {
 	/* line 0: set when the span is allocated, read by everyone (remote
