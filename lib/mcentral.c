@@ -50,12 +50,6 @@ void mcentral_init(void)
 	}
 }
 
-/* Mask of the bits of word w that stand for objects of the span. */
-static inline uint64_t mask_valid(size_t w, size_t nelems)
-{
-	return mspan_mask_below(w, nelems);
-}
-
 COLD static void mspan_report_double_free(mspan_t *s, size_t idx)
 {
 	gm_message("free(%p): double free (detected when sweeping)",
@@ -153,7 +147,7 @@ size_t mspan_live_count(mspan_t *s)
 {
 	size_t nw = mspan_nwords(s), live = 0;
 	for (size_t w = 0; w < nw; w++) {
-		uint64_t valid = mask_valid(w, s->nelems);
+		uint64_t valid = mspan_valid_mask(s, w);
 		if (valid == 0)
 			break;
 		uint64_t a = ~__atomic_load_n(&mspan_free_map(s)[w], __ATOMIC_RELAXED);

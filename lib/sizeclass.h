@@ -46,16 +46,6 @@ static ALWAYS_INLINE uint32_t sizeclass_objindex(uint32_t divmagic, uintptr_t of
 	return (uint32_t)(((uint64_t)off * divmagic) >> 32);
 }
 
-/* Is the offset whose product with divmagic is `prod` (off * divmagic, as
- * in sizeclass_objindex) an object start?  The low 32 bits of the product
- * are below divmagic exactly at multiples of the class size, for every
- * offset inside the span's objects (checked for all 67 classes by
- * tests/unit/test_sizeclass, objstart_test_is_exact). */
-static ALWAYS_INLINE bool sizeclass_is_objstart(uint32_t divmagic, uint64_t prod)
-{
-	return (uint32_t)prod < divmagic;
-}
-
 /* The owner free's object-start limit of class c (mspan free_objlimit):
  * for every offset off inside a span of class c (below npages * 8 KiB),
  *   (uint32_t)(off * divmagic) < limit

@@ -94,13 +94,20 @@ static void *reuse_words(void *arg)
 	return NULL;
 }
 
-START_TEST(free_map_reuse_and_resweep)
+/* Run fn in a thread of its own (a fresh cache: its spans are its first)
+ * and fail with the message it returns, if any. */
+static void run_in_new_thread(void *(*fn)(void *))
 {
 	pthread_t t;
 	void *err;
-	ck_assert_int_eq(pthread_create(&t, NULL, reuse_words, NULL), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, fn, NULL), 0);
 	ck_assert_int_eq(pthread_join(t, &err), 0);
 	ck_assert_msg(err == NULL, "%s", (const char *)err);
+}
+
+START_TEST(free_map_reuse_and_resweep)
+{
+	run_in_new_thread(reuse_words);
 }
 END_TEST
 
@@ -185,11 +192,7 @@ static void *calloc_reuse(void *arg)
 
 START_TEST(calloc_after_reuse_is_zero)
 {
-	pthread_t t;
-	void *err;
-	ck_assert_int_eq(pthread_create(&t, NULL, calloc_reuse, NULL), 0);
-	ck_assert_int_eq(pthread_join(t, &err), 0);
-	ck_assert_msg(err == NULL, "%s", (const char *)err);
+	run_in_new_thread(calloc_reuse);
 }
 END_TEST
 
