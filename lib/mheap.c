@@ -238,6 +238,9 @@ static void mheap_init_span(mspan_t *s, uintptr_t base, size_t npages,
 			                      memory_order_relaxed);
 		}
 	}
+	s->ro_base = s->base;
+	s->ro_elemsize = s->elemsize;
+	s->ro_divmagic = s->divmagic;
 	atomic_store_explicit(&s->state, SPAN_INUSE, memory_order_relaxed);
 }
 

@@ -67,21 +67,30 @@ enum span_state {
  * reads it) and the one empty span a class keeps.
  */
 typedef struct mspan {
-	/* line 0: set when the span is allocated, read by everyone (remote
-	 * frees read owner, base, divmagic, elemsize, remote_bits) */
-	uintptr_t base;
-	uint32_t elemsize;
-	uint32_t divmagic;
+	/* line 0: the holder's counts and list links, the heap's fields: off
+	 * the fast paths.  ro_base, ro_elemsize, ro_divmagic: copies of base,
+	 * elemsize, divmagic (set together, never changed while the span is
+	 * in use) for other threads' frees, which so find the slot without
+	 * reading line 1, the line the owner writes on every malloc and free */
+	uintptr_t ro_base;
+	uint32_t ro_elemsize;
+	uint32_t ro_divmagic;
 	uint16_t nelems;
 	uint8_t spanclass;
 	uint8_t nwords_log2;     /* bitmap words = 1 << nwords_log2 */
 	_Atomic uint8_t state;   /* enum span_state */
 	uint8_t list;            /* enum span_list_kind; holder only */
-	uint8_t needzero;        /* holder only: free slots may be dirty */
-	uint8_t cache_word;      /* holder only: the free_map word malloc takes from */
-	struct mcache *_Atomic owner; /* caching mcache, NULL in mcentral/large */
+	uint16_t alloc_count;
+	uint16_t free_trigger;    /* owner: mspan_nfree_local value that calls it */
 	size_t npages;
 	_Atomic uint64_t *remote_bits;
+	struct mspan *next, *prev;    /* list links; holder only */
+	/* line 1: all that the malloc and free fast paths read or write, and
+	 * the first 3 words of the free map (spans of up to 192 objects):
+	 * a free touches one line of its span */
+	uintptr_t base GM_ALIGNED(64);
+	uint32_t elemsize;
+	uint32_t divmagic;
 	/* for the owner's fast free (mcache_free_fast): the object-start
 	 * limit, sizeclass_objlimit (one compare tells an object start of a
 	 * slot below nelems; 0 for a large span); and npages * GM_PAGE_SIZE of
@@ -89,16 +98,14 @@ typedef struct mspan {
 	 * at current spans) */
 	uint32_t free_objlimit;
 	uint32_t small_bytes;
-	/* line 1: the holder's counts, list links and (for spans of up to 256
-	 * objects) the free map: malloc and the owner's free touch lines 0 and
-	 * 1 only */
-	uint16_t alloc_count GM_ALIGNED(64);
+	struct mcache *_Atomic owner; /* caching mcache, NULL in mcentral/large */
 	uint16_t free_left;       /* owner: frees until mcache_free_event (see above) */
-	uint16_t free_trigger;    /* owner: mspan_nfree_local value that calls it */
-	struct mspan *next, *prev;    /* list links; holder only */
+	uint8_t needzero;        /* holder only: free slots may be dirty */
+	uint8_t cache_word;      /* holder only: the free_map word malloc takes from */
 	uint64_t bits[];              /* free_map, then (64-aligned) remote_bits */
 } mspan_t;
-_Static_assert(offsetof(mspan_t, bits) == 88, "4-word free maps share line 1");
+_Static_assert(offsetof(mspan_t, base) == 64 && offsetof(mspan_t, bits) == 104,
+               "the fast paths' fields and 3-word free maps share line 1");
 
 /* The free map (1 = free slot). */
 static ALWAYS_INLINE uint64_t *mspan_free_map(mspan_t *s) { return s->bits; }

@@ -17,7 +17,12 @@
 //   batch_{lifo,fifo,random}/<size>   1000 mallocs, then 1000 frees in that order
 //   pair_mixed             malloc+free, size drawn from a fixed table of 16..1024
 //   realloc_grow           realloc 1 B -> 1 MiB in random +16..+256 steps (ops = reallocs)
-//   calloc/<size>          calloc+free of 64 B, 4 KiB, 1 MiB
+//   calloc/<size>          calloc+free of 64 B, 4 KiB, 1 MiB (the block not touched)
+//   calloc_touch/<size>    calloc of 1 MiB, a write to one byte of every 4 KiB
+//                          page, free: what calloc costs a program that uses the
+//                          block (an allocator that zeroes a reused block with
+//                          MADV_DONTNEED, as jemalloc does, pays here in page
+//                          faults what calloc/1048576 does not show)
 //   aligned/<align>/<size> aligned_alloc+free, alignments 64 and 4096
 //   xthread_free/<size>    this thread allocates batches of 100, another frees
 //                          them (single-producer single-consumer ring of batches)
@@ -161,6 +166,18 @@ void BM_calloc(benchmark::State &state) {
 		void *p = calloc(1, size);
 		benchmark::DoNotOptimize(p);
 		free(p);
+		benchmark::ClobberMemory();
+	}
+	state.SetItemsProcessed(state.iterations());
+}
+
+void BM_calloc_touch(benchmark::State &state) {
+	const size_t size = (size_t)state.range(0);
+	for (auto _ : state) {
+		auto *p = static_cast<volatile unsigned char *>(calloc(1, size));
+		for (size_t i = 0; i < size; i += 4096)
+			p[i] = 1;
+		free(const_cast<unsigned char *>(p));
 		benchmark::ClobberMemory();
 	}
 	state.SetItemsProcessed(state.iterations());
@@ -353,6 +370,7 @@ void register_all(bool all_classes) {
 
 	benchmark::RegisterBenchmark("calloc", BM_calloc)
 		->Arg(64)->Arg(4096)->Arg(1 << 20);
+	benchmark::RegisterBenchmark("calloc_touch", BM_calloc_touch)->Arg(1 << 20);
 
 	benchmark::RegisterBenchmark("aligned", BM_aligned)
 		->Args({64, 64})->Args({64, 1000})
