@@ -386,7 +386,7 @@ static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
 		return NULL;
 	}
 	uint8_t state = atomic_load_explicit(&s->state, memory_order_relaxed);
-	uintptr_t off = (uintptr_t)p - s->ro_base;
+	uintptr_t off = (uintptr_t)p - s->base;
 	if (mspan_is_large(s)) {
 		if (off != 0) {
 			gm_bad_pointer(call, p, "invalid pointer (inside a block)");
@@ -398,8 +398,8 @@ static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
 		}
 		return s;
 	}
-	uint32_t idx = sizeclass_objindex(s->ro_divmagic, off);
-	if ((uintptr_t)idx * s->ro_elemsize != off || idx >= s->nelems) {
+	uint32_t idx = sizeclass_objindex(s->divmagic, off);
+	if ((uintptr_t)idx * s->elemsize != off || idx >= s->nelems) {
 		gm_bad_pointer(call, p, "invalid pointer (inside a block)");
 		return NULL;
 	}
@@ -423,8 +423,8 @@ void gm_free_slow(void *p, const char *call)
 		mheap_free_span(c, s);
 		return;
 	}
-	uintptr_t off = (uintptr_t)p - s->ro_base;
-	uint32_t idx = sizeclass_objindex(s->ro_divmagic, off);
+	uintptr_t off = (uintptr_t)p - s->base;
+	uint32_t idx = sizeclass_objindex(s->divmagic, off);
 	uint64_t bit = 1ull << (idx & 63);
 	if (atomic_load_explicit(&s->owner, memory_order_relaxed) == c) {
 		/* the fast path refused an object start whose free-map bit is
@@ -442,7 +442,8 @@ void gm_free_slow(void *p, const char *call)
 	}
 	if (!atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed))
 		atomic_store_explicit(&mspan_remote_seen, true, memory_order_relaxed);
-	uint64_t old = atomic_fetch_or_explicit(&s->remote_bits[idx >> 6], bit,
+	/* the remote word's address from line 1 (s->remote_bits is on line 0) */
+	uint64_t old = atomic_fetch_or_explicit(&mspan_remote_bits_at(s)[idx >> 6], bit,
 	                                        memory_order_release);
 	if (UNLIKELY(old & bit))
 		gm_bad_pointer(call, p, "double free (block already freed)");

@@ -68,8 +68,7 @@ bool mheap_init(void)
 	gm_mutex_init(&mheap.lock, LOCKRANK_MHEAP);
 	for (unsigned k = 0; k < MHEAP_SPAN_KINDS; k++) {
 		size_t nw = (size_t)1 << k;
-		size_t off = offsetof(mspan_t, bits) + nw * sizeof(uint64_t);
-		off = (off + 63) & ~(size_t)63;
+		size_t off = mspan_remote_off(k);
 		mheap_remote_off[k] = off;
 		mheap_spanstruct_size[k] = (off + nw * sizeof(uint64_t) + 63) & ~(size_t)63;
 		fixalloc_init_slabs(&mheap.spanalloc[k], mheap_spanstruct_size[k]);
@@ -238,9 +237,6 @@ static void mheap_init_span(mspan_t *s, uintptr_t base, size_t npages,
 			                      memory_order_relaxed);
 		}
 	}
-	s->ro_base = s->base;
-	s->ro_elemsize = s->elemsize;
-	s->ro_divmagic = s->divmagic;
 	atomic_store_explicit(&s->state, SPAN_INUSE, memory_order_relaxed);
 }
 

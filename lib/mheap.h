@@ -68,28 +68,21 @@ enum span_state {
  */
 typedef struct mspan {
 	/* line 0: the holder's counts and list links, the heap's fields: off
-	 * the fast paths.  ro_base, ro_elemsize, ro_divmagic: copies of base,
-	 * elemsize, divmagic (set together, never changed while the span is
-	 * in use) for other threads' frees, which so find the slot without
-	 * reading line 1, the line the owner writes on every malloc and free */
-	uintptr_t ro_base;
-	uint32_t ro_elemsize;
-	uint32_t ro_divmagic;
-	uint16_t nelems;
+	 * the fast paths, and off every free but a large block's */
 	uint8_t spanclass;
-	uint8_t nwords_log2;     /* bitmap words = 1 << nwords_log2 */
-	_Atomic uint8_t state;   /* enum span_state */
 	uint8_t list;            /* enum span_list_kind; holder only */
 	uint16_t alloc_count;
 	uint16_t free_trigger;    /* owner: mspan_nfree_local value that calls it */
 	size_t npages;
-	_Atomic uint64_t *remote_bits;
+	_Atomic uint64_t *remote_bits; /* = mspan_remote_bits_at(s) */
 	struct mspan *next, *prev;    /* list links; holder only */
-	/* line 1: all that the malloc and free fast paths read or write, and
-	 * the first 3 words of the free map (spans of up to 192 objects):
-	 * a free touches one line of its span */
+	/* line 1: all that malloc and free read or write -- the fast paths
+	 * and another thread's free (which finds its remote word from s and
+	 * nwords_log2, mspan_remote_bits_at) -- and the first 3 words of the
+	 * free map (spans of up to 192 objects): a free touches one line of
+	 * the span struct, a remote free one more (its remote word) */
 	uintptr_t base GM_ALIGNED(64);
-	uint32_t elemsize;
+	uint32_t elemsize;       /* 0: a large span (mspan_is_large) */
 	uint32_t divmagic;
 	/* for the owner's fast free (mcache_free_fast): the object-start
 	 * limit, sizeclass_objlimit (one compare tells an object start of a
@@ -100,12 +93,27 @@ typedef struct mspan {
 	uint32_t small_bytes;
 	struct mcache *_Atomic owner; /* caching mcache, NULL in mcentral/large */
 	uint16_t free_left;       /* owner: frees until mcache_free_event (see above) */
+	uint16_t nelems;
 	uint8_t needzero;        /* holder only: free slots may be dirty */
 	uint8_t cache_word;      /* holder only: the free_map word malloc takes from */
+	_Atomic uint8_t state;   /* enum span_state */
+	uint8_t nwords_log2;     /* bitmap words = 1 << nwords_log2 */
 	uint64_t bits[];              /* free_map, then (64-aligned) remote_bits */
 } mspan_t;
 _Static_assert(offsetof(mspan_t, base) == 64 && offsetof(mspan_t, bits) == 104,
-               "the fast paths' fields and 3-word free maps share line 1");
+               "the fields of malloc and free and 3-word free maps share line 1");
+
+/* Offset of the remote bits in a span struct of 1 << k bitmap words: the
+ * first line after the free map. */
+static ALWAYS_INLINE size_t mspan_remote_off(unsigned k)
+{
+	return (offsetof(mspan_t, bits) + ((size_t)8 << k) + 63) & ~(size_t)63;
+}
+/* s->remote_bits computed from line 1 alone (for another thread's free). */
+static ALWAYS_INLINE _Atomic uint64_t *mspan_remote_bits_at(mspan_t *s)
+{
+	return (_Atomic uint64_t *)((char *)s + mspan_remote_off(s->nwords_log2));
+}
 
 /* The free map (1 = free slot). */
 static ALWAYS_INLINE uint64_t *mspan_free_map(mspan_t *s) { return s->bits; }
@@ -131,7 +139,7 @@ static ALWAYS_INLINE size_t mspan_nwords(const mspan_t *s) { return (size_t)1 <<
 /* The bitmap words that hold objects (mspan_nwords may be more: struct
  * sizes are powers of two). */
 static ALWAYS_INLINE size_t mspan_nwords_used(const mspan_t *s) { return ((size_t)s->nelems + 63) >> 6; }
-static ALWAYS_INLINE int mspan_is_large(const mspan_t *s) { return (s->spanclass >> 1) == 0; }
+static ALWAYS_INLINE int mspan_is_large(const mspan_t *s) { return s->elemsize == 0; }
 
 /* Mask of the bits of bitmap word w that stand for indices below `below`. */
 static inline uint64_t mspan_mask_below(size_t w, size_t below)

@@ -83,27 +83,31 @@ START_TEST(reuse_needs_zero)
 }
 END_TEST
 
-/* The span struct keeps what the fast paths touch on one line and copies
- * of base, elemsize and divmagic on another for other threads' frees
- * (gm_free_slow reads only the copies): a copy that differs sends a
- * remote free to the wrong slot. */
-START_TEST(span_line_and_copies)
+/* The span struct keeps all that malloc and free touch on one line (line
+ * 1), the remote bits on others, and another thread's free finds its
+ * remote word from line 1 alone (mspan_remote_bits_at): a wrong offset
+ * there sends remote frees into another span's bits or its free map. */
+START_TEST(span_line_layout)
 {
 	for (unsigned sc = 0; sc < GM_NUM_SIZE_CLASSES; sc++) {
 		for (unsigned noscan = 0; noscan < 2; noscan++) {
 			size_t np = sc == 0 ? 5 : sizeclass_npages[sc];
 			mspan_t *s = mheap_alloc_span(NULL, np, spanclass_make(sc, noscan), 0);
 			ck_assert_ptr_nonnull(s);
-			ck_assert_uint_eq(s->ro_base, s->base);
-			ck_assert_uint_eq(s->ro_elemsize, s->elemsize);
-			ck_assert_uint_eq(s->ro_divmagic, s->divmagic);
+			ck_assert_int_eq(mspan_is_large(s), sc == 0);
+			ck_assert_ptr_eq(mspan_remote_bits_at(s), s->remote_bits);
 			uintptr_t line = (uintptr_t)&s->base / 64;
 			ck_assert_uint_eq((uintptr_t)&s->owner / 64, line);
 			ck_assert_uint_eq((uintptr_t)&s->free_left / 64, line);
 			ck_assert_uint_eq((uintptr_t)&s->cache_word / 64, line);
+			ck_assert_uint_eq((uintptr_t)&s->state / 64, line);
+			ck_assert_uint_eq((uintptr_t)&s->nwords_log2 / 64, line);
 			ck_assert_uint_eq((uintptr_t)&s->bits[0] / 64, line);
-			ck_assert_uint_ne((uintptr_t)&s->ro_base / 64, line);
-			ck_assert_uint_ne((uintptr_t)&s->remote_bits[0] / 64, line);
+			/* the remote bits start after the free map, on a line of
+			 * their own */
+			ck_assert_uint_eq((uintptr_t)s->remote_bits % 64, 0);
+			ck_assert((uintptr_t)s->remote_bits >=
+			          (uintptr_t)&s->bits[mspan_nwords(s)]);
 			mheap_free_span(NULL, s);
 		}
 	}
@@ -358,7 +362,7 @@ int main(void)
 	tcase_add_test(tc, large_span_crosses_chunks);
 	tcase_add_test(tc, aligned_runs);
 	tcase_add_test(tc, reuse_needs_zero);
-	tcase_add_test(tc, span_line_and_copies);
+	tcase_add_test(tc, span_line_layout);
 	tcase_add_test(tc, next_free_index_walks_words);
 	tcase_add_test(tc, sweep_takes_in_remote_frees);
 	tcase_add_test(tc, sweep_reads_remote_after_first_remote_free);
