@@ -25,7 +25,9 @@
  *                       1 while needzero is 0 (the first free makes the
  *                       span's free slots dirty: calloc must clear them)
  *   CACHE_FULL span:    after 1/MCACHE_TRIGGER_YIELD of it was freed
- *                       (move it to partial: a sweep would now pay)
+ *                       (move it to partial: a sweep would now pay); at
+ *                       its first free for a class of few objects per
+ *                       span whose full list is long (mcache_set_trigger)
  *   CACHE_PARTIAL span: alloc_count (every object freed: span is empty)
  * An empty non-current span goes back to mheap unless it is the only
  * partial span of its class (hysteresis: a malloc/free cycle around a span
@@ -151,6 +153,17 @@ void mcache_global_init(void)
 #ifndef MCACHE_TRIGGER_YIELD
 #define MCACHE_TRIGGER_YIELD 2
 #endif
+/* Classes of fewer than MCACHE_FEW_NELEMS objects per span whose full
+ * list holds at least MCACHE_FULL_LONG spans: a full span becomes a refill
+ * candidate at its first owner free (the refill looks at only
+ * MCACHE_FULL_BUDGET spans of a long list; docs/design.md, "When an owned
+ * full span is swept again"). */
+#ifndef MCACHE_FEW_NELEMS
+#define MCACHE_FEW_NELEMS 16
+#endif
+#ifndef MCACHE_FULL_LONG
+#define MCACHE_FULL_LONG 16
+#endif
 /* Full spans a refill looks at (for remote frees) before asking mcentral. */
 #ifndef MCACHE_FULL_BUDGET
 #define MCACHE_FULL_BUDGET 4
@@ -187,13 +200,18 @@ static ALWAYS_INLINE bool mcache_sweep_pays(mspan_t *s, size_t *nfree)
 	return mcache_sweep_pays_remote(s, n, want);
 }
 
-static void mcache_set_trigger(mspan_t *s)
+static void mcache_set_trigger(mcache_t *c, mspan_t *s)
 {
 	switch (s->list) {
 	case SPAN_LIST_CACHE_FULL:
 		/* move to partial once a sweep would pay: 1/MCACHE_TRIGGER_YIELD
-		 * of the span freed (a sweep costs the same for 1 slot or 100) */
-		mspan_set_free_trigger(s, mspan_nfree_local(s) + 1 + s->nelems / MCACHE_TRIGGER_YIELD);
+		 * of the span freed (a sweep costs the same for 1 slot or 100),
+		 * or at once for a few-object span on a long full list, which
+		 * the refill would not reach (see MCACHE_FEW_NELEMS) */
+		if (s->nelems < MCACHE_FEW_NELEMS && c->full[s->spanclass].n >= MCACHE_FULL_LONG)
+			mspan_set_free_trigger(s, mspan_nfree_local(s) + 1);
+		else
+			mspan_set_free_trigger(s, mspan_nfree_local(s) + 1 + s->nelems / MCACHE_TRIGGER_YIELD);
 		break;
 	case SPAN_LIST_CACHE_PARTIAL:
 		mspan_set_free_trigger(s, s->alloc_count);
@@ -257,7 +275,7 @@ static ALWAYS_INLINE void *mcache_take_next(mspan_t *s)
 static void mcache_make_current(mcache_t *c, spanclass_t spc, mspan_t *s)
 {
 	s->list = SPAN_LIST_CURRENT;
-	mcache_set_trigger(s);
+	mcache_set_trigger(c, s);
 	c->alloc[spc] = s;
 }
 
@@ -291,7 +309,7 @@ retry:
 		s->alloc_count = (uint16_t)(s->nelems - nfree);
 		mspan_reset_nfree_local(s);
 		s->list = SPAN_LIST_CACHE_FULL;
-		mcache_set_trigger(s);
+		mcache_set_trigger(c, s);
 		span_list_push(&c->full[spc], s);
 	} else {
 		mcache_spin_lock(&c->span_lock);
@@ -309,7 +327,7 @@ retry:
 			return mcache_take_next(s);
 		}
 		s->list = SPAN_LIST_CACHE_FULL;
-		mcache_set_trigger(s);
+		mcache_set_trigger(c, s);
 		span_list_push(&c->full[spc], s);
 	}
 	for (unsigned budget = MCACHE_FULL_BUDGET; budget > 0 && c->full[spc].n > 1; budget--) {
@@ -321,7 +339,7 @@ retry:
 			mcache_spin_unlock(&c->span_lock);
 			return mcache_take_next(s);
 		}
-		mcache_set_trigger(s);
+		mcache_set_trigger(c, s);
 		span_list_push(&c->full[spc], s);
 	}
 	mcache_spin_unlock(&c->span_lock);
@@ -368,13 +386,13 @@ static void mcache_free_event_locked(mcache_t *c, mspan_t *s)
 			 * with abort_on_error:false): keep it */
 			s->list = SPAN_LIST_CACHE_PARTIAL;
 			span_list_push(&c->partial[spc], s);
-			mcache_set_trigger(s);
+			mcache_set_trigger(c, s);
 			return;
 		}
 		mspan_set_free_trigger(s, 0); /* keep this one empty span */
 		return;
 	}
-	mcache_set_trigger(s);
+	mcache_set_trigger(c, s);
 }
 
 /* Under the idle lock and mheap.lock: hand the page cache back. */

@@ -166,6 +166,61 @@ START_TEST(pair_reuses_slot_small_spans)
 }
 END_TEST
 
+/* A class of few objects per span (4096 B: 2) whose full list is long:
+ * the refill looks at only MCACHE_FULL_BUDGET spans of it, so a span
+ * retired onto such a list becomes a refill candidate at its first owner
+ * free, and the next malloc of the class gets that block back.  A span
+ * retired while the list was short waits for half of it (pareto's peak
+ * RSS; docs/design.md "When an owned full span is swept again"). */
+static void *few_object_full_list(void *arg)
+{
+	(void)arg;
+	enum { N = 120 };
+	void *blk[N];
+	for (int i = 0; i < N; i++)
+		if ((blk[i] = gm_alloc(4096, 0)) == NULL)
+			return "malloc failed";
+	mspan_t *late = arena_span_of((uintptr_t)blk[100]);
+	if (late->list != SPAN_LIST_CACHE_FULL)
+		return "a span of the filled class is not on the full list";
+	gm_free(blk[100]);
+	if (late->list != SPAN_LIST_CACHE_PARTIAL)
+		return "the first free did not make the span a refill candidate";
+	void *again = gm_alloc(4096, 0);
+	if (again != blk[100])
+		return "the next malloc did not reuse the freed block";
+	for (int i = 0; i < N; i++)
+		gm_free(blk[i]);
+	return NULL;
+}
+
+static void *few_object_short_list(void *arg)
+{
+	(void)arg;
+	enum { N = 12 }; /* 6 spans: a short full list */
+	void *blk[N];
+	for (int i = 0; i < N; i++)
+		if ((blk[i] = gm_alloc(4096, 0)) == NULL)
+			return "malloc failed";
+	mspan_t *s = arena_span_of((uintptr_t)blk[2]);
+	if (s->list != SPAN_LIST_CACHE_FULL)
+		return "a span of the filled class is not on the full list";
+	gm_free(blk[2]);
+	if (s->list != SPAN_LIST_CACHE_FULL)
+		return "a span on a short full list moved at its first free";
+	for (int i = 0; i < N; i++)
+		if (i != 2)
+			gm_free(blk[i]);
+	return NULL;
+}
+
+START_TEST(few_object_spans_long_full_list)
+{
+	run_in_new_thread(few_object_full_list);
+	run_in_new_thread(few_object_short_list);
+}
+END_TEST
+
 /* calloc of a slot the free map hands out again: a fresh span's slots are
  * zero (needzero 0), a freed one is not, so the first free of a current
  * span sets needzero (mcache_set_trigger, mcache_free_event). */
@@ -443,6 +498,7 @@ int main(void)
 	tcase_add_test(tc, free_map_reuse_and_resweep);
 	tcase_add_test(tc, free_guess_only_own_current_span);
 	tcase_add_test(tc, pair_reuses_slot_small_spans);
+	tcase_add_test(tc, few_object_spans_long_full_list);
 	tcase_add_test(tc, calloc_after_reuse_is_zero);
 	tcase_add_test_raise_signal(tc, double_free_small_span_aborts, SIGABRT);
 	tcase_add_test(tc, remote_frees_are_swept);
