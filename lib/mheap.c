@@ -51,7 +51,6 @@
 mheap_t mheap;
 
 static size_t mheap_spanstruct_size[MHEAP_SPAN_KINDS];
-static size_t mheap_remote_off[MHEAP_SPAN_KINDS];
 static bool mheap_used_madv_free;  /* any scavenge with MADV_FREE: scavenged != zero */
 
 unsigned mheap_nwords_log2(size_t nelems)
@@ -69,7 +68,6 @@ bool mheap_init(void)
 	for (unsigned k = 0; k < MHEAP_SPAN_KINDS; k++) {
 		size_t nw = (size_t)1 << k;
 		size_t off = mspan_remote_off(k);
-		mheap_remote_off[k] = off;
 		mheap_spanstruct_size[k] = (off + nw * sizeof(uint64_t) + 63) & ~(size_t)63;
 		fixalloc_init_slabs(&mheap.spanalloc[k], mheap_spanstruct_size[k]);
 	}
@@ -81,7 +79,7 @@ bool mheap_init(void)
 static void mheap_spanstruct_setup(mspan_t *s, unsigned kind)
 {
 	s->nwords_log2 = (uint8_t)kind;
-	s->remote_bits = (_Atomic uint64_t *)((char *)s + mheap_remote_off[kind]);
+	s->remote_bits = (_Atomic uint64_t *)((char *)s + mspan_remote_off(kind));
 }
 
 mspan_t *mheap_spanstruct_alloc(unsigned kind)
