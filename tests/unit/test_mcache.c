@@ -172,14 +172,21 @@ END_TEST
  * free, and the next malloc of the class gets that block back.  A span
  * retired while the list was short waits for half of it (pareto's peak
  * RSS; docs/design.md "When an owned full span is swept again"). */
+static bool alloc_4096(void **blk, int n)
+{
+	for (int i = 0; i < n; i++)
+		if ((blk[i] = gm_alloc(4096, 0)) == NULL)
+			return false;
+	return true;
+}
+
 static void *few_object_full_list(void *arg)
 {
 	(void)arg;
 	enum { N = 120 };
 	void *blk[N];
-	for (int i = 0; i < N; i++)
-		if ((blk[i] = gm_alloc(4096, 0)) == NULL)
-			return "malloc failed";
+	if (!alloc_4096(blk, N))
+		return "malloc failed";
 	mspan_t *late = arena_span_of((uintptr_t)blk[100]);
 	if (late->list != SPAN_LIST_CACHE_FULL)
 		return "a span of the filled class is not on the full list";
@@ -199,9 +206,8 @@ static void *few_object_short_list(void *arg)
 	(void)arg;
 	enum { N = 12 }; /* 6 spans: a short full list */
 	void *blk[N];
-	for (int i = 0; i < N; i++)
-		if ((blk[i] = gm_alloc(4096, 0)) == NULL)
-			return "malloc failed";
+	if (!alloc_4096(blk, N))
+		return "malloc failed";
 	mspan_t *s = arena_span_of((uintptr_t)blk[2]);
 	if (s->list != SPAN_LIST_CACHE_FULL)
 		return "a span of the filled class is not on the full list";
