@@ -288,6 +288,7 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 	}
 	mcache_note_use(c);
 	mcache_note_alloc_spc(c, spc);
+	c->last_p = NULL; /* cache_word or the current span may change */
 	mspan_t *s;
 	size_t idx;
 retry:

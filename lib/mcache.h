@@ -55,6 +55,12 @@ typedef struct mcache {
 	 * refill): the scavenger never takes that class's current span
 	 * (mcache_flush_idle, docs/design.md "Idle thread caches"). */
 	_Atomic uint32_t alloc_spc;
+	/* The block the malloc fast path handed out last and its bit in the
+	 * word it came from (the current span of alloc_spc, word cache_word):
+	 * a free of it needs no index (mcache_free_fast).  NULL after any
+	 * refill (which may move cache_word or the current span). */
+	void *last_p;
+	uint64_t last_bit;
 	/* Current span per span class; &mcache_empty_span when none.  The
 	 * owner reads it without a lock; writes by the owner's slow paths and
 	 * by the scavenger are under span_lock. */

@@ -6,6 +6,14 @@
  * bit of the current span's word cache_word, the owner's free tests and
  * sets the slot's bit.  A slot freed in cache_word is so handed out again
  * by the next malloc of its class (a malloc/free pair reuses one slot).
+ *
+ * The last block: malloc notes the block it hands out and its bit
+ * (c->last_p, c->last_bit), so the free of that block sets the bit in
+ * cache_word without computing the block's index.  Through a malloc/free
+ * pair the free map word is then the only value carried from one call to
+ * the next, and it passes through one `and`, one `or` and two store-to-load
+ * forwards per pair instead of also through the index's `tzcnt` and two
+ * multiplies (docs/design.md, "The last block's free").
  */
 #ifndef GM_MCACHE_INLINE_H
 #define GM_MCACHE_INLINE_H
@@ -31,9 +39,12 @@ static ALWAYS_INLINE void *mcache_alloc_fast_from(mcache_t *c, spanclass_t spc,
 		return NULL;
 	/* the free map has no bit at or above nelems, so its lowest bit is a
 	 * slot that exists; taking it (blsr) is all the loop-carried work */
-	*wp = ac & (ac - 1);
+	uint64_t rest = ac & (ac - 1);
+	*wp = rest;
+	c->last_bit = ac ^ rest; /* the slot's bit, for a free of the block */
 	unsigned idx = ((unsigned)w << 6) + (unsigned)__builtin_ctzll(ac);
 	void *p = (void *)(s->base + (uintptr_t)idx * s->elemsize);
+	c->last_p = p;
 	if (p == NULL)
 		__builtin_unreachable(); /* lets callers drop their NULL test */
 	return p;
@@ -109,6 +120,18 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 		if (UNLIKELY(s == NULL ||
 		             atomic_load_explicit(&s->owner, memory_order_relaxed) != c))
 			return FREE_SLOW;
+	} else if (p == c->last_p) {
+		/* the block the malloc fast path handed out last: in s (the
+		 * current span of its class, alloc_spc, as it was then: a
+		 * refill forgets last_p), bit last_bit of word cache_word; a
+		 * set bit there is a double free */
+		uint64_t cw = s->cache_word;
+		unsigned long long fword = s->bits[cw];
+		uint64_t bit = c->last_bit;
+		if (GM_FREE_CHECKS && UNLIKELY(fword & bit))
+			return FREE_SLOW;
+		mcache_free_mark(s, cw, fword | bit);
+		return FREE_DONE;
 	}
 	/* p must be the start of an object that exists (one compare on the
 	 * product that gives the index: sizeclass_objlimit; a large span's

@@ -227,6 +227,61 @@ START_TEST(few_object_spans_long_full_list)
 }
 END_TEST
 
+/* The free of the block the malloc fast path handed out last needs no
+ * index: its bit (c->last_bit) in the current word (mcache_free_fast).
+ * After a refill that moved to the next word, that block must be freed
+ * by its own index: the refill forgets it (last_p NULL), or its bit would
+ * be set in the new word -- a live slot there shown free, the block itself
+ * never freed. */
+static void *last_block_frees(void *arg)
+{
+	(void)arg;
+	spanclass_t spc = spanclass_make(1, 0); /* 8 B: 1024 per span, 16 words */
+	void *first = gm_alloc(8, 0); /* the refill of a new cache */
+	void *p = gm_alloc(8, 0);     /* the fast path */
+	(void)first;
+	mcache_t *c = mcache_tls;
+	mspan_t *s = c->alloc[spc];
+	if (arena_span_of((uintptr_t)p) != s)
+		return "the first block is not from the current span";
+	/* the free of the last block: its slot is free again and the next
+	 * malloc gets it back */
+	if (c->last_p != p)
+		return "the fast path did not note its block";
+	gm_free(p);
+	if (mspan_obj_live(s, ((uintptr_t)p - s->base) / 8))
+		return "the last block's free left it live";
+	if (gm_alloc(8, 0) != p)
+		return "the last block's slot was not handed out again";
+	/* fill the current word, up to the block the fast path hands out last */
+	unsigned w = s->cache_word;
+	void *last = p;
+	while (s->bits[w] != 0)
+		last = gm_alloc(8, 0);
+	if (c->last_p != last)
+		return "the last block of the word is not noted";
+	void *next = gm_alloc(8, 0); /* the refill: the next word */
+	if (c->alloc[spc] != s || s->cache_word == w)
+		return "the refill did not move to the span's next word";
+	if (c->last_p != NULL)
+		return "the refill kept the old word's last block";
+	size_t li = ((uintptr_t)last - s->base) / 8;
+	uint64_t new_word = s->bits[s->cache_word];
+	gm_free(last);
+	if (mspan_obj_live(s, li))
+		return "the old word's last block was not freed";
+	if (s->bits[s->cache_word] != new_word)
+		return "the free changed the new word";
+	gm_free(next);
+	return NULL;
+}
+
+START_TEST(last_block_free_uses_its_bit)
+{
+	run_in_new_thread(last_block_frees);
+}
+END_TEST
+
 /* calloc of a slot the free map hands out again: a fresh span's slots are
  * zero (needzero 0), a freed one is not, so the first free of a current
  * span sets needzero (mcache_set_trigger, mcache_free_event). */
@@ -505,6 +560,7 @@ int main(void)
 	tcase_add_test(tc, free_guess_only_own_current_span);
 	tcase_add_test(tc, pair_reuses_slot_small_spans);
 	tcase_add_test(tc, few_object_spans_long_full_list);
+	tcase_add_test(tc, last_block_free_uses_its_bit);
 	tcase_add_test(tc, calloc_after_reuse_is_zero);
 	tcase_add_test_raise_signal(tc, double_free_small_span_aborts, SIGABRT);
 	tcase_add_test(tc, remote_frees_are_swept);
