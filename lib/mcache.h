@@ -58,7 +58,9 @@ typedef struct mcache {
 	/* The block the malloc fast path handed out last and its bit in the
 	 * word it came from (the current span of alloc_spc, word cache_word):
 	 * a free of it needs no index (mcache_free_fast).  NULL after any
-	 * refill (which may move cache_word or the current span). */
+	 * refill: whatever moves cache_word or replaces the current span of
+	 * alloc_spc must reset it, or that free sets the bit in the wrong
+	 * word (test_mcache last_block_free_uses_its_bit). */
 	void *last_p;
 	uint64_t last_bit;
 	/* Current span per span class; &mcache_empty_span when none.  The
