@@ -47,6 +47,20 @@ static inline unsigned gm_popcount64(unsigned long long x)
 #endif
 }
 
+/* Index of the lowest set bit of x != 0, as a 64-bit value: `tzcnt` writes
+ * the whole register (the builtin's int made gcc add a `movslq`; CPUs
+ * without BMI1 run the encoding as `bsf`, the same for x != 0). */
+static ALWAYS_INLINE unsigned long long gm_ctz64(unsigned long long x)
+{
+#if defined(__x86_64__)
+	unsigned long long i;
+	__asm__("tzcntq %1, %0" : "=r"(i) : "rm"(x) : "cc");
+	return i;
+#else
+	return (unsigned long long)__builtin_ctzll(x);
+#endif
+}
+
 /* Set bit i % 64 of *w; returns that bit's old value.  On x86 one `bts`,
  * which takes the index modulo 64 itself (C needs `i & 63`, and the
  * compiler kept that `and` and a copy into %cl) and whose carry is the old

@@ -42,8 +42,8 @@ static ALWAYS_INLINE void *mcache_alloc_fast_from(mcache_t *c, spanclass_t spc,
 	uint64_t rest = ac & (ac - 1);
 	*wp = rest;
 	c->last_bit = ac ^ rest; /* the slot's bit, for a free of the block */
-	unsigned idx = ((unsigned)w << 6) + (unsigned)__builtin_ctzll(ac);
-	void *p = (void *)(s->base + (uintptr_t)idx * s->elemsize);
+	uintptr_t idx = (w << 6) + gm_ctz64(ac); /* 64-bit: no extension */
+	void *p = (void *)(s->base + idx * s->elemsize);
 	c->last_p = p;
 	if (p == NULL)
 		__builtin_unreachable(); /* lets callers drop their NULL test */

@@ -123,7 +123,7 @@ size_t mspan_next_free_index(mspan_t *s)
 		if (ac != 0) {
 			s->cache_word = (uint8_t)w;
 			s->bits[w] = ac & (ac - 1);
-			return w * 64 + (size_t)__builtin_ctzll(ac);
+			return w * 64 + (size_t)gm_ctz64(ac);
 		}
 	}
 	s->cache_word = (uint8_t)(nw - 1);

@@ -114,7 +114,7 @@ static ALWAYS_INLINE size_t mspan_take_free_index(mspan_t *s)
 	if (UNLIKELY(ac == 0))
 		return mspan_next_free_index(s);
 	s->bits[w] = ac & (ac - 1);
-	return w * 64 + (size_t)__builtin_ctzll(ac);
+	return w * 64 + (size_t)gm_ctz64(ac);
 }
 /* Live-object test used by the heap walker and checks (racy for others). */
 bool mspan_obj_live(mspan_t *s, size_t idx);
