@@ -180,17 +180,28 @@ static bool alloc_4096(void **blk, int n)
 	return true;
 }
 
+/* Fill n blocks of 4096 B and free blk[k], whose span *s must be on the
+ * full list before the free; NULL, or what went wrong. */
+static void *fill_and_free_one(void **blk, int n, int k, mspan_t **s)
+{
+	if (!alloc_4096(blk, n))
+		return "malloc failed";
+	*s = arena_span_of((uintptr_t)blk[k]);
+	if ((*s)->list != SPAN_LIST_CACHE_FULL)
+		return "a span of the filled class is not on the full list";
+	gm_free(blk[k]);
+	return NULL;
+}
+
 static void *few_object_full_list(void *arg)
 {
 	(void)arg;
 	enum { N = 120 };
 	void *blk[N];
-	if (!alloc_4096(blk, N))
-		return "malloc failed";
-	mspan_t *late = arena_span_of((uintptr_t)blk[100]);
-	if (late->list != SPAN_LIST_CACHE_FULL)
-		return "a span of the filled class is not on the full list";
-	gm_free(blk[100]);
+	mspan_t *late;
+	void *err = fill_and_free_one(blk, N, 100, &late);
+	if (err != NULL)
+		return err;
 	if (late->list != SPAN_LIST_CACHE_PARTIAL)
 		return "the first free did not make the span a refill candidate";
 	void *again = gm_alloc(4096, 0);
@@ -206,12 +217,10 @@ static void *few_object_short_list(void *arg)
 	(void)arg;
 	enum { N = 12 }; /* 6 spans: a short full list */
 	void *blk[N];
-	if (!alloc_4096(blk, N))
-		return "malloc failed";
-	mspan_t *s = arena_span_of((uintptr_t)blk[2]);
-	if (s->list != SPAN_LIST_CACHE_FULL)
-		return "a span of the filled class is not on the full list";
-	gm_free(blk[2]);
+	mspan_t *s;
+	void *err = fill_and_free_one(blk, N, 2, &s);
+	if (err != NULL)
+		return err;
 	if (s->list != SPAN_LIST_CACHE_FULL)
 		return "a span on a short full list moved at its first free";
 	for (int i = 0; i < N; i++)
