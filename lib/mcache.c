@@ -191,6 +191,19 @@ static NOINLINE bool mcache_sweep_pays_remote(mspan_t *s, size_t n, size_t want)
 static ALWAYS_INLINE bool mcache_sweep_pays(mspan_t *s, size_t *nfree)
 {
 	size_t want = 1 + s->nelems / MCACHE_SWEEP_YIELD;
+	if (LIKELY(s->nelems <= 64)) {
+		/* one word (every class from 128 B up, where refills are
+		 * frequent: few objects a span): no loop and no call */
+		uint64_t f = s->bits[0];
+		size_t n = f != 0 ? gm_popcount64(f) : 0;
+		*nfree = n;
+		if (n >= want)
+			return true;
+		if (!atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed))
+			return false;
+		uint64_t r = atomic_load_explicit(&s->remote_bits[0], memory_order_relaxed);
+		return r != 0 && n + gm_popcount64(r) >= want;
+	}
 	size_t n = mspan_nfree_map(s);
 	*nfree = n;
 	if (LIKELY(n >= want))
@@ -200,7 +213,7 @@ static ALWAYS_INLINE bool mcache_sweep_pays(mspan_t *s, size_t *nfree)
 	return mcache_sweep_pays_remote(s, n, want);
 }
 
-static void mcache_set_trigger(mcache_t *c, mspan_t *s)
+static ALWAYS_INLINE void mcache_set_trigger(mcache_t *c, mspan_t *s)
 {
 	switch (s->list) {
 	case SPAN_LIST_CACHE_FULL:
@@ -294,10 +307,14 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc)
 retry:
 	s = c->alloc[spc];
 	if (s != &mcache_empty_span) {
-		/* cache_word ran out: a later word of s, if any */
-		idx = mspan_next_free_index(s);
-		if (idx < s->nelems)
-			return mcache_take(s, idx);
+		/* cache_word ran out: a later word of s, if any (none when
+		 * cache_word is the last: one-word spans) */
+		if (s->bits[s->cache_word] != 0 ||
+		    (size_t)s->cache_word + 1 < mspan_nwords_used(s)) {
+			idx = mspan_next_free_index(s);
+			if (idx < s->nelems)
+				return mcache_take(s, idx);
+		}
 		size_t nfree;
 		if (mcache_sweep_pays(s, &nfree) && mspan_sweep(s) > 0)
 			return mcache_take_next(s);

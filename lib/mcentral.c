@@ -50,7 +50,7 @@ void mcentral_init(void)
 	}
 }
 
-COLD static void mspan_report_double_free(mspan_t *s, size_t idx)
+COLD void mspan_report_double_free(mspan_t *s, size_t idx)
 {
 	gm_message("free(%p): double free (detected when sweeping)",
 	           (void *)(s->base + idx * s->elemsize));
@@ -71,7 +71,7 @@ size_t mspan_nfree_map(const mspan_t *s)
 	return n;
 }
 
-size_t mspan_sweep(mspan_t *s)
+size_t mspan_sweep_words(mspan_t *s)
 {
 	/* Only the words that hold objects; no word has a bit at or above
 	 * nelems (the free map never gets one, a remote free is of an object

@@ -94,8 +94,34 @@ extern _Atomic bool mspan_remote_seen;
 
 /* Sweep: fold remote_bits into the free map, count, and start the
  * allocation at word 0 again.  Holder only.  Returns the number of free
- * slots. */
-size_t mspan_sweep(mspan_t *s);
+ * slots.  mspan_sweep_words does any span; mspan_sweep inlines the
+ * one-word case (every class from 128 B up: the refills of a
+ * workload of such sizes sweep a span every few mallocs). */
+size_t mspan_sweep_words(mspan_t *s);
+/* A remote free of a slot the free map shows free (cold, reports). */
+COLD void mspan_report_double_free(mspan_t *s, size_t idx);
+static ALWAYS_INLINE size_t mspan_sweep(mspan_t *s)
+{
+	if (UNLIKELY(s->nelems > 64))
+		return mspan_sweep_words(s);
+	uint64_t f = s->bits[0], took = 0;
+	if (atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed) &&
+	    atomic_load_explicit(&s->remote_bits[0], memory_order_relaxed) != 0) {
+		took = atomic_exchange_explicit(&s->remote_bits[0], 0, memory_order_acquire);
+		/* as in mspan_sweep_words: a slot freed twice stays free */
+		if (UNLIKELY((f & took) != 0))
+			mspan_report_double_free(s, (size_t)gm_ctz64(f & took));
+		f |= took;
+		s->bits[0] = f;
+	}
+	size_t nfree = f != 0 ? gm_popcount64(f) : 0;
+	if (took != 0 || mspan_nfree_local(s) != 0)
+		s->needzero = 1;
+	s->cache_word = 0;
+	s->alloc_count = (uint16_t)(s->nelems - nfree);
+	mspan_reset_nfree_local(s);
+	return nfree;
+}
 /* Free slots in the free map, remote frees not counted. */
 size_t mspan_nfree_map(const mspan_t *s);
 /* Does any remote free wait in s? (relaxed reads; a hint) */
