@@ -44,6 +44,9 @@ static ALWAYS_INLINE void *gm_alloc(size_t size, int noscan)
 	void *p = mcache_alloc_fast(mcache_tls, spanclass_make(sc, noscan));
 	if (LIKELY(p != NULL))
 		return p;
+	/* the size, not sc: before the first initialisation sc comes from
+	 * Go's exact table, which sizeclass_init rounds up for min_align 16
+	 * (a 24-byte class would give 8-aligned blocks) */
 	return gm_alloc_slow(size, noscan);
 }
 
