@@ -310,7 +310,11 @@ void *gm_alloc_class_slow(spanclass_t spc)
 	 * initialised, not initialising, not a degraded fork child) only needs
 	 * refilling. */
 	mcache_t *c = mcache_tls;
-	if (UNLIKELY(!c->live)) {
+	if (LIKELY(c->live)) {
+		void *p = mcache_refill_next_word(c, spc);
+		if (p != NULL)
+			return p;
+	} else {
 		if (UNLIKELY(gm_in_init))
 			return gm_boot_alloc(sizeclass_size[spanclass_sizeclass(spc)], 16);
 		if (UNLIKELY(gm_degraded))

@@ -151,6 +151,36 @@ static inline void mcache_note_use(mcache_t *c)
 	                      memory_order_relaxed);
 }
 
+/* The refill's common case on a span of several words (the classes below
+ * 128 B): a later word of the current span has a free slot.  Inline in
+ * gm_alloc_class_slow, so the malloc that ran out of its word takes it
+ * with no further call and no lock (the owner's current span).  NULL when
+ * no later word has one; cache_word is then the last word (the words
+ * passed hold none), so mcache_refill_alloc goes on to the sweep.  The
+ * classes of one-word spans (128 B and up) return at once. */
+static ALWAYS_INLINE void *mcache_refill_next_word(mcache_t *c, spanclass_t spc)
+{
+	if (spanclass_sizeclass(spc) >= GM_FIRST_ONE_WORD_CLASS)
+		return NULL; /* one word: no later word (a compare, no load) */
+	mspan_t *s = c->alloc[spc];
+	size_t nw = mspan_nwords_used(s); /* 0 for the empty span */
+	size_t w = (size_t)s->cache_word + 1;
+	if (w >= nw)
+		return NULL;
+	c->last_p = NULL; /* cache_word moves */
+	for (; w < nw; w++) {
+		uint64_t ac = s->bits[w];
+		if (ac != 0) {
+			mcache_note_use(c);
+			s->cache_word = (uint8_t)w;
+			s->bits[w] = ac & (ac - 1);
+			return (void *)(s->base + ((w << 6) + gm_ctz64(ac)) * s->elemsize);
+		}
+	}
+	s->cache_word = (uint8_t)(nw - 1);
+	return NULL;
+}
+
 /* The cache of a thread that never allocated: every slot empty, so the
  * fast path needs no "initialised?" test. */
 extern mcache_t mcache_empty;

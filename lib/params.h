@@ -30,6 +30,8 @@
 #define GM_SMALL_SIZE_DIV    8
 #define GM_LARGE_SIZE_DIV    128
 #define GM_MAX_OBJS_PER_SPAN 1024                     /* 8-byte class */
+#define GM_FIRST_ONE_WORD_CLASS 10                   /* 128 B: from it on every span holds
+                                                          <= 64 objects (test_sizeclass) */
 #define GM_PAGE_CACHE_PAGES  64                       /* Go's pageCachePages */
 
 _Static_assert(GM_PAGES_PER_ARENA == 8192, "Go's pagesPerArena");

@@ -227,6 +227,19 @@ START_TEST(aligned_classes)
 }
 END_TEST
 
+/* The refill's next-word shortcut (mcache_refill_next_word) skips the
+ * classes from GM_FIRST_ONE_WORD_CLASS on without looking at the span:
+ * they must all have one free-map word, and the class before it more. */
+START_TEST(one_word_classes)
+{
+	ck_assert_uint_eq(sizeclass_size[GM_FIRST_ONE_WORD_CLASS], 128);
+	ck_assert_uint_gt(sizeclass_nobjs[GM_FIRST_ONE_WORD_CLASS - 1], 64);
+	for (unsigned c = GM_FIRST_ONE_WORD_CLASS; c < GM_NUM_SIZE_CLASSES; c++)
+		ck_assert_msg(sizeclass_nobjs[c] <= 64, "class %u: %u objects", c,
+		              (unsigned)sizeclass_nobjs[c]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sizeclass");
@@ -240,6 +253,7 @@ int main(void)
 	tcase_add_test(tc, objstart_test_is_exact);
 	tcase_add_test(tc, objlimit_test_is_exact);
 	tcase_add_test(tc, aligned_classes);
+	tcase_add_test(tc, one_word_classes);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
