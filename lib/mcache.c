@@ -33,10 +33,11 @@
  * partial span of its class (hysteresis: a malloc/free cycle around a span
  * boundary does not bounce pages through the heap lock).
  *
- * Refill order (mcache_refill_alloc): later words of the current span ->
- * sweep the current span (start again at word 0 and take in remote frees)
- * -> partial list -> a few
- * full spans with remote frees -> mcentral -> mheap.
+ * Refill order (mcache_refill_alloc): later words of the current span
+ * (for the classes below 128 B tried first inline by gm_alloc_class_slow,
+ * mcache_refill_next_word) -> sweep the current span (start again at word
+ * 0 and take in remote frees) -> partial list -> a few full spans with
+ * remote frees -> mcentral -> mheap.
  *
  * Thread exit: a pthread key destructor gives every span back to mcentral
  * (swept there; empty spans go to mheap), flushes the page cache and frees
@@ -191,7 +192,7 @@ static NOINLINE bool mcache_sweep_pays_remote(mspan_t *s, size_t n, size_t want)
 static ALWAYS_INLINE bool mcache_sweep_pays(mspan_t *s, size_t *nfree)
 {
 	size_t want = 1 + s->nelems / MCACHE_SWEEP_YIELD;
-	if (LIKELY(s->nelems <= 64)) {
+	if (LIKELY(mspan_one_word(s))) {
 		/* one word (every class from 128 B up, where refills are
 		 * frequent: few objects a span): no loop and no call */
 		uint64_t f = s->bits[0];
@@ -308,7 +309,8 @@ retry:
 	s = c->alloc[spc];
 	if (s != &mcache_empty_span) {
 		/* cache_word ran out: a later word of s, if any (none when
-		 * cache_word is the last: one-word spans) */
+		 * cache_word is the last word: one-word spans, and after
+		 * gm_alloc_class_slow's mcache_refill_next_word found none) */
 		if (s->bits[s->cache_word] != 0 ||
 		    (size_t)s->cache_word + 1 < mspan_nwords_used(s)) {
 			idx = mspan_next_free_index(s);

@@ -162,6 +162,10 @@ static ALWAYS_INLINE void *mcache_refill_next_word(mcache_t *c, spanclass_t spc)
 {
 	if (spanclass_sizeclass(spc) >= GM_FIRST_ONE_WORD_CLASS)
 		return NULL; /* one word: no later word (a compare, no load) */
+	/* as every reader of a current span: the class first, so the
+	 * scavenger leaves this span alone (the callers' fast path stored it
+	 * already; this keeps the rule local) */
+	mcache_note_alloc_spc(c, spc);
 	mspan_t *s = c->alloc[spc];
 	size_t nw = mspan_nwords_used(s); /* 0 for the empty span */
 	size_t w = (size_t)s->cache_word + 1;

@@ -102,7 +102,7 @@ size_t mspan_sweep_words(mspan_t *s);
 COLD void mspan_report_double_free(mspan_t *s, size_t idx);
 static ALWAYS_INLINE size_t mspan_sweep(mspan_t *s)
 {
-	if (UNLIKELY(s->nelems > 64))
+	if (UNLIKELY(!mspan_one_word(s)))
 		return mspan_sweep_words(s);
 	uint64_t f = s->bits[0], took = 0;
 	if (atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed) &&

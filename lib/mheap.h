@@ -139,6 +139,8 @@ static ALWAYS_INLINE size_t mspan_nwords(const mspan_t *s) { return (size_t)1 <<
 /* The bitmap words that hold objects (mspan_nwords may be more: struct
  * sizes are powers of two). */
 static ALWAYS_INLINE size_t mspan_nwords_used(const mspan_t *s) { return ((size_t)s->nelems + 63) >> 6; }
+/* One free-map word (every class from GM_FIRST_ONE_WORD_CLASS, 128 B, on). */
+static ALWAYS_INLINE bool mspan_one_word(const mspan_t *s) { return s->nelems <= 64; }
 static ALWAYS_INLINE int mspan_is_large(const mspan_t *s) { return s->elemsize == 0; }
 
 /* Mask of the bits of bitmap word w that stand for indices below `below`. */
