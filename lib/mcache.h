@@ -167,22 +167,15 @@ static ALWAYS_INLINE void *mcache_refill_next_word(mcache_t *c, spanclass_t spc)
 	 * already; this keeps the rule local) */
 	mcache_note_alloc_spc(c, spc);
 	mspan_t *s = c->alloc[spc];
-	size_t nw = mspan_nwords_used(s); /* 0 for the empty span */
 	size_t w = (size_t)s->cache_word + 1;
-	if (w >= nw)
+	if (w >= mspan_nwords_used(s)) /* 0 words for the empty span */
 		return NULL;
 	c->last_p = NULL; /* cache_word moves */
-	for (; w < nw; w++) {
-		uint64_t ac = s->bits[w];
-		if (ac != 0) {
-			mcache_note_use(c);
-			s->cache_word = (uint8_t)w;
-			s->bits[w] = ac & (ac - 1);
-			return (void *)(s->base + ((w << 6) + gm_ctz64(ac)) * s->elemsize);
-		}
-	}
-	s->cache_word = (uint8_t)(nw - 1);
-	return NULL;
+	size_t idx = mspan_take_free_from(s, w);
+	if (idx >= s->nelems)
+		return NULL;
+	mcache_note_use(c);
+	return (void *)(s->base + idx * s->elemsize);
 }
 
 /* The cache of a thread that never allocated: every slot empty, so the

@@ -83,27 +83,11 @@ size_t mspan_sweep_words(mspan_t *s)
 	uint64_t took = 0;
 	for (size_t w = 0; w < nw; w++) {
 		uint64_t f = fm[w];
-		if (remote && atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed)) {
-			uint64_t r = atomic_exchange_explicit(&s->remote_bits[w], 0, memory_order_acquire);
-			/* a remote free of a slot the map shows free: freed twice
-			 * (the remote free's own test missed it in a race), or never
-			 * handed out; the slot stays free */
-			if (UNLIKELY((f & r) != 0))
-				mspan_report_double_free(s, w * 64 + (size_t)__builtin_ctzll(f & r));
-			took |= r;
-			f |= r;
-			fm[w] = f;
-		}
+		if (remote)
+			took |= mspan_fold_remote(s, w, &f);
 		nfree += (size_t)gm_popcount64(f);
 	}
-	/* freed slots may be dirty; the owner's own frees set needzero at
-	 * their first free event (mcache_set_trigger) */
-	if (took != 0 || mspan_nfree_local(s) != 0)
-		s->needzero = 1;
-	s->cache_word = 0;
-	s->alloc_count = (uint16_t)(s->nelems - nfree);
-	mspan_reset_nfree_local(s);
-	return nfree;
+	return mspan_sweep_done(s, nfree, took);
 }
 
 bool mspan_has_remote(mspan_t *s)
@@ -117,17 +101,7 @@ bool mspan_has_remote(mspan_t *s)
 
 size_t mspan_next_free_index(mspan_t *s)
 {
-	size_t nw = mspan_nwords_used(s);
-	for (size_t w = s->cache_word; w < nw; w++) {
-		uint64_t ac = s->bits[w];
-		if (ac != 0) {
-			s->cache_word = (uint8_t)w;
-			s->bits[w] = ac & (ac - 1);
-			return w * 64 + (size_t)gm_ctz64(ac);
-		}
-	}
-	s->cache_word = (uint8_t)(nw - 1);
-	return s->nelems;
+	return mspan_take_free_from(s, s->cache_word);
 }
 
 bool mspan_obj_live(mspan_t *s, size_t idx)

@@ -100,27 +100,42 @@ extern _Atomic bool mspan_remote_seen;
 size_t mspan_sweep_words(mspan_t *s);
 /* A remote free of a slot the free map shows free (cold, reports). */
 COLD void mspan_report_double_free(mspan_t *s, size_t idx);
-static ALWAYS_INLINE size_t mspan_sweep(mspan_t *s)
+/* Fold remote word w into free-map word f (its value now) when a remote
+ * free waits there: the sweep's one atomic RMW.  A remote free of a slot
+ * the map shows free -- freed twice (the remote free's own test missed it
+ * in a race), or never handed out -- is reported; the slot stays free.
+ * Returns the bits taken in (0: none). */
+static ALWAYS_INLINE uint64_t mspan_fold_remote(mspan_t *s, size_t w, uint64_t *f)
 {
-	if (UNLIKELY(!mspan_one_word(s)))
-		return mspan_sweep_words(s);
-	uint64_t f = s->bits[0], took = 0;
-	if (atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed) &&
-	    atomic_load_explicit(&s->remote_bits[0], memory_order_relaxed) != 0) {
-		took = atomic_exchange_explicit(&s->remote_bits[0], 0, memory_order_acquire);
-		/* as in mspan_sweep_words: a slot freed twice stays free */
-		if (UNLIKELY((f & took) != 0))
-			mspan_report_double_free(s, (size_t)gm_ctz64(f & took));
-		f |= took;
-		s->bits[0] = f;
-	}
-	size_t nfree = f != 0 ? gm_popcount64(f) : 0;
+	if (atomic_load_explicit(&s->remote_bits[w], memory_order_relaxed) == 0)
+		return 0;
+	uint64_t r = atomic_exchange_explicit(&s->remote_bits[w], 0, memory_order_acquire);
+	if (UNLIKELY((*f & r) != 0))
+		mspan_report_double_free(s, w * 64 + (size_t)gm_ctz64(*f & r));
+	*f |= r;
+	mspan_free_map(s)[w] = *f;
+	return r;
+}
+/* The end of every sweep: nfree free slots, took the remote bits taken in.
+ * Freed slots may be dirty; the owner's own frees set needzero at their
+ * first free event (mcache_set_trigger). */
+static ALWAYS_INLINE size_t mspan_sweep_done(mspan_t *s, size_t nfree, uint64_t took)
+{
 	if (took != 0 || mspan_nfree_local(s) != 0)
 		s->needzero = 1;
 	s->cache_word = 0;
 	s->alloc_count = (uint16_t)(s->nelems - nfree);
 	mspan_reset_nfree_local(s);
 	return nfree;
+}
+static ALWAYS_INLINE size_t mspan_sweep(mspan_t *s)
+{
+	if (UNLIKELY(!mspan_one_word(s)))
+		return mspan_sweep_words(s);
+	uint64_t f = s->bits[0], took = 0;
+	if (atomic_load_explicit(&mspan_remote_seen, memory_order_relaxed))
+		took = mspan_fold_remote(s, 0, &f);
+	return mspan_sweep_done(s, f != 0 ? gm_popcount64(f) : 0, took);
 }
 /* Free slots in the free map, remote frees not counted. */
 size_t mspan_nfree_map(const mspan_t *s);
@@ -130,6 +145,22 @@ bool mspan_has_remote(mspan_t *s);
  * later word, taken (its bit cleared, cache_word moved to its word), or
  * nelems when there is none.  Holder only. */
 size_t mspan_next_free_index(mspan_t *s);
+/* The same from word w (> cache_word: the inline refill of
+ * mcache_refill_next_word; mspan_next_free_index is it from cache_word). */
+static ALWAYS_INLINE size_t mspan_take_free_from(mspan_t *s, size_t w)
+{
+	size_t nw = mspan_nwords_used(s);
+	for (; w < nw; w++) {
+		uint64_t ac = s->bits[w];
+		if (ac != 0) {
+			s->cache_word = (uint8_t)w;
+			s->bits[w] = ac & (ac - 1);
+			return w * 64 + (size_t)gm_ctz64(ac);
+		}
+	}
+	s->cache_word = (uint8_t)(nw - 1);
+	return s->nelems;
+}
 /* The same, inline when cache_word holds a slot (as after a sweep or when
  * mcentral hands a span out): take its lowest bit as the malloc fast path
  * does; mspan_next_free_index only when it is empty. */
