@@ -23,9 +23,13 @@ struct job {
 static void *run(void *arg)
 {
 	struct job *j = arg;
+	/* the rng in a local: jobs are adjacent in one array, and a store to
+	 * j->rng per block would be false sharing between running jobs (see
+	 * larson.c) */
+	uint64_t rng = j->rng;
 	void **blocks = malloc((size_t)keep * sizeof(void *));
 	for (long i = 0; i < pairs; i++) {
-		size_t size = wl_range(&j->rng, 16, 2048);
+		size_t size = wl_range(&rng, 16, 2048);
 		char *p = malloc(size);
 		if (!p) {
 			fprintf(stderr, "churn: malloc failed\n");
@@ -36,7 +40,7 @@ static void *run(void *arg)
 		free(p);
 	}
 	for (long i = 0; i < keep; i++) {
-		size_t size = wl_range(&j->rng, 16, 2048);
+		size_t size = wl_range(&rng, 16, 2048);
 		char *p = malloc(size);
 		memset(p, 3, size < 64 ? size : 64);
 		blocks[i] = p;
@@ -44,6 +48,7 @@ static void *run(void *arg)
 	long half = keep / 2;
 	for (long i = 0; i < keep - half; i++)
 		free(blocks[half + i]);
+	j->rng = rng;
 	j->kept = blocks;       /* first half still live; main frees them */
 	return NULL;
 }

@@ -33,10 +33,15 @@ struct producer {
 static void *produce(void *arg)
 {
 	struct producer *pr = arg;
+	/* the rng in a local: producers are adjacent in one array, and a
+	 * store to pr->rng per block (kept in memory across malloc) would be
+	 * false sharing between them and with whatever else shares the line
+	 * (see larson.c) */
+	uint64_t rng = pr->rng;
 	for (long b = 0; b < pr->count; b++) {
 		void **arr = malloc((size_t)batch * sizeof(void *));
 		for (long i = 0; i < batch; i++) {
-			size_t size = wl_range(&pr->rng, (size_t)min_size, (size_t)max_size);
+			size_t size = wl_range(&rng, (size_t)min_size, (size_t)max_size);
 			unsigned char *p = malloc(size);
 			if (!p) {
 				fprintf(stderr, "prodcons: malloc failed\n");
@@ -63,12 +68,14 @@ static void *produce(void *arg)
 static void *consume(void *arg)
 {
 	unsigned long *sum = arg;   /* reading the blocks: a consumer uses its data */
+	unsigned long acc = 0;      /* summed in a local, stored once (see produce) */
 	for (;;) {
 		pthread_mutex_lock(&q.lock);
 		while (q.head == q.tail && q.producers_left > 0)
 			pthread_cond_wait(&q.not_empty, &q.lock);
 		if (q.head == q.tail) {
 			pthread_mutex_unlock(&q.lock);
+			*sum = acc;
 			return NULL;
 		}
 		void **arr = q.ring[q.tail++ % depth];
@@ -76,7 +83,7 @@ static void *consume(void *arg)
 		pthread_mutex_unlock(&q.lock);
 		for (long i = 0; i < batch; i++) {
 			unsigned char *p = arr[i];
-			*sum += p[0];
+			acc += p[0];
 			free(p);
 		}
 		free(arr);
