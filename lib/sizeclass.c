@@ -12,13 +12,14 @@
  * once, during gomalloc's initialisation and before any span exists; every
  * table is read-only afterwards.
  *
- * Spans of at least 16 objects (docs/design.md): a class of at most 1280
- * bytes whose Go span holds fewer than 16 objects (576..1280 B: 8 to 14)
- * gets the fewest pages that hold 16 (2 or 3).  Without a garbage collector
- * every span that runs out costs a refill and a sweep, and with 8 objects a
- * span that was a third freed gave 3 of them: larson refilled once every
- * 5.5 mallocs, three quarters of the refills in these classes.  The sizes,
- * and every other class, are Go's.
+ * Spans of at least 24 objects (docs/design.md): a class of at most 1280
+ * bytes whose Go span holds fewer than 24 objects (352..1280 B: 6 to 23)
+ * gets the fewest pages that hold 24 (2, 3 or 4).  Without a garbage
+ * collector every span that runs out costs a refill and a sweep, and a span
+ * of few objects that came back a fraction freed gives few of them: larson
+ * (8..1000-byte blocks) refilled once every 5.5 mallocs with Go's spans,
+ * three quarters of the refills in these classes.  The sizes, and every
+ * other class, are Go's.
  *
  * The deliberate difference in the size mapping (DESIGN.md, "Alignment"): Go's class
  * 3 holds 24-byte objects, which are only 8-byte aligned.  C programs expect

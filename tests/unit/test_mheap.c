@@ -170,17 +170,22 @@ START_TEST(sweep_takes_in_remote_frees)
 END_TEST
 
 /* A sweep of a span with one bitmap word (at most 64 objects): class 32
- * (1024 B, 16 objects).  0..14 taken, then owner frees 10, 11 (before the
- * sweep: free at once) and 1, 2, 13; remote frees 4 and 14. */
+ * (1024 B, n = 24 objects since "Spans of at least 24 objects").  0..n-2
+ * taken, then owner frees 10, 11 (before the sweep: free at once) and 1, 2,
+ * 13; remote frees 4 and 14. */
 START_TEST(sweep_one_word)
 {
 	unsigned sc = 32;
-	ck_assert_uint_eq(sizeclass_nobjs[sc], 16);
+	const size_t n = sizeclass_nobjs[sc];
+	ck_assert_uint_eq(sizeclass_size[sc], 1024);
+	ck_assert(n >= 16 && n <= 64);
 	mspan_t *s = mheap_alloc_span(NULL, sizeclass_npages[sc], spanclass_make(sc, 0), 0);
 	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->nelems, n);
 	ck_assert_uint_eq(s->nwords_log2, 0);
-	ck_assert_uint_eq(s->bits[0], 0xffffull); /* every slot free, none above */
-	for (size_t i = 0; i < 15; i++)
+	/* every slot free, none above */
+	ck_assert_uint_eq(s->bits[0], n == 64 ? ~0ull : (1ull << n) - 1);
+	for (size_t i = 0; i < n - 1; i++)
 		ck_assert_uint_eq(mspan_take_free_index(s), i);
 	map_free(s, 10);
 	map_free(s, 11);
@@ -190,9 +195,9 @@ START_TEST(sweep_one_word)
 	atomic_store(&mspan_remote_seen, true);
 	atomic_fetch_or(&s->remote_bits[0], (1ull << 4) | (1ull << 14));
 	size_t nfree = mspan_sweep(s);
-	ck_assert_uint_eq(nfree, 16 - 8);
-	ck_assert_uint_eq(s->alloc_count, 8);
-	static const size_t order[] = { 1, 2, 4, 10, 11, 13, 14, 15 };
+	ck_assert_uint_eq(nfree, 8);
+	ck_assert_uint_eq(s->alloc_count, n - 8);
+	const size_t order[] = { 1, 2, 4, 10, 11, 13, 14, n - 1 };
 	uint64_t want = 0;
 	for (size_t i = 0; i < 8; i++)
 		want |= 1ull << order[i];
@@ -200,8 +205,8 @@ START_TEST(sweep_one_word)
 	ck_assert(!mspan_has_remote(s));
 	for (size_t i = 0; i < 8; i++)
 		ck_assert_uint_eq(mspan_take_free_index(s), order[i]);
-	ck_assert_uint_eq(mspan_take_free_index(s), 16); /* full */
-	ck_assert_uint_eq(mspan_live_count(s), 16);
+	ck_assert_uint_eq(mspan_take_free_index(s), n); /* full */
+	ck_assert_uint_eq(mspan_live_count(s), n);
 	mheap_free_span(NULL, s);
 }
 END_TEST
