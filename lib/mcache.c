@@ -31,7 +31,11 @@
  *   CACHE_PARTIAL span: alloc_count (every object freed: span is empty)
  * An empty non-current span goes back to mheap unless it is the only
  * partial span of its class (hysteresis: a malloc/free cycle around a span
- * boundary does not bounce pages through the heap lock).
+ * boundary does not bounce pages through the heap lock) or the cache keeps
+ * less than MCACHE_EMPTY_KEEP_BYTES of such spans (empty_bytes; those are
+ * marked kept_empty): a working set freed and built again reuses its spans
+ * without the page heap.  They go back at malloc_trim, at the idle flush,
+ * at thread exit, and when a refill finds no memory.
  *
  * Refill order (mcache_refill_alloc): later words of the current span
  * (for the classes below 128 B tried first inline by gm_alloc_class_slow,
@@ -286,6 +290,16 @@ static ALWAYS_INLINE void *mcache_take_next(mspan_t *s)
 	return mcache_take(s, idx);
 }
 
+/* Under span_lock: s leaves a partial list (no longer an empty span kept
+ * for reuse, if it was one). */
+static ALWAYS_INLINE void mcache_unkeep(mcache_t *c, mspan_t *s)
+{
+	if (UNLIKELY(s->kept_empty)) {
+		s->kept_empty = 0;
+		c->empty_bytes -= s->npages << GM_PAGE_SHIFT;
+	}
+}
+
 static void mcache_make_current(mcache_t *c, spanclass_t spc, mspan_t *s)
 {
 	s->list = SPAN_LIST_CURRENT;
@@ -341,6 +355,7 @@ retry:
 		}
 	}
 	while ((s = span_list_pop(&c->partial[spc])) != NULL) {
+		mcache_unkeep(c, s);
 		if (mspan_sweep(s) > 0) {
 			mcache_make_current(c, spc, s);
 			mcache_spin_unlock(&c->span_lock);
@@ -364,6 +379,11 @@ retry:
 	}
 	mcache_spin_unlock(&c->span_lock);
 	s = mcentral_cache_span(c, spc);
+	if (UNLIKELY(s == NULL) && c->empty_bytes != 0) {
+		/* out of memory: the empty spans kept for other classes */
+		mcache_release_kept(c);
+		s = mcentral_cache_span(c, spc);
+	}
 	if (s == NULL)
 		return NULL;
 	mcache_spin_lock(&c->span_lock);
@@ -395,24 +415,57 @@ static void mcache_free_event_locked(mcache_t *c, mspan_t *s)
 		span_list_push_head(&c->partial[spc], s);
 	}
 	if (s->list == SPAN_LIST_CACHE_PARTIAL && mspan_nfree_local(s) == s->alloc_count) {
-		if (c->partial[spc].n > 1) {
-			span_list_remove(&c->partial[spc], s);
-			s->list = SPAN_LIST_NONE;
-			if (mspan_sweep(s) == s->nelems) {
-				mheap_free_span(c, s);
-				return;
+		/* empty: kept if it is the class's only partial span, or while
+		 * the cache keeps less than MCACHE_EMPTY_KEEP_BYTES of empty
+		 * spans (counted in empty_bytes) */
+		size_t bytes = s->npages << GM_PAGE_SHIFT;
+		bool only = c->partial[spc].n == 1;
+		if (only || c->empty_bytes + bytes <= MCACHE_EMPTY_KEEP_BYTES) {
+			if (!only) {
+				s->kept_empty = 1;
+				c->empty_bytes += bytes;
 			}
-			/* not empty after all (a bad free reported by the sweep,
-			 * with abort_on_error:false): keep it */
-			s->list = SPAN_LIST_CACHE_PARTIAL;
-			span_list_push(&c->partial[spc], s);
-			mcache_set_trigger(c, s);
+			mspan_set_free_trigger(s, 0);
 			return;
 		}
-		mspan_set_free_trigger(s, 0); /* keep this one empty span */
-		return;
+		span_list_remove(&c->partial[spc], s);
+		s->list = SPAN_LIST_NONE;
+		if (mspan_sweep(s) == s->nelems) {
+			mheap_free_span(c, s);
+			return;
+		}
+		/* not empty after all (a bad free reported by the sweep, with
+		 * abort_on_error:false): keep it */
+		s->list = SPAN_LIST_CACHE_PARTIAL;
+		span_list_push(&c->partial[spc], s);
 	}
 	mcache_set_trigger(c, s);
+}
+
+void mcache_release_kept(mcache_t *c)
+{
+	mcache_spin_lock(&c->span_lock);
+	for (unsigned spc = 0; spc < GM_NUM_SPAN_CLASSES && c->empty_bytes != 0; spc++) {
+		mspan_t *s = c->partial[spc].head;
+		while (s != NULL) {
+			mspan_t *next = s->next;
+			if (s->kept_empty) {
+				span_list_remove(&c->partial[spc], s);
+				mcache_unkeep(c, s);
+				s->list = SPAN_LIST_NONE;
+				/* empty by the owner's own frees, each checked */
+				if (mspan_sweep(s) == s->nelems) {
+					mheap_free_span(c, s);
+				} else {
+					s->list = SPAN_LIST_CACHE_PARTIAL;
+					span_list_push(&c->partial[spc], s);
+					mcache_set_trigger(c, s);
+				}
+			}
+			s = next;
+		}
+	}
+	mcache_spin_unlock(&c->span_lock);
 }
 
 /* Under the idle lock and mheap.lock: hand the page cache back. */
@@ -437,6 +490,8 @@ void mcache_release_large(mcache_t *c)
 
 void mcache_release_pages(mcache_t *c)
 {
+	if (c->empty_bytes != 0)
+		mcache_release_kept(c);
 	mcache_release_large(c);
 	mcache_idle_lock(c);
 	gm_mutex_lock(&mheap.lock);
@@ -457,6 +512,7 @@ static void mcache_release_all(mcache_t *c)
 			mcentral_uncache_span(s);
 		}
 		while ((s = span_list_pop(&c->partial[spc])) != NULL) {
+			mcache_unkeep(c, s);
 			s->list = SPAN_LIST_NONE;
 			mcentral_uncache_span(s);
 		}
@@ -561,7 +617,7 @@ bool mcache_large_put(mcache_t *c, mspan_t *s)
  * in it was freed (by the owner: the free bit is the owner's last store, see
  * mcache_free_fast; or by other threads: remote bits), and a further free
  * of one of its objects would be a double free.  Returns spans looked at. */
-static size_t mcache_take_empty(span_list_t *l, mspan_t **out, unsigned *n,
+static size_t mcache_take_empty(mcache_t *c, span_list_t *l, mspan_t **out, unsigned *n,
                                 unsigned max)
 {
 	size_t looked = 0;
@@ -575,6 +631,7 @@ static size_t mcache_take_empty(span_list_t *l, mspan_t **out, unsigned *n,
 		atomic_thread_fence(memory_order_acquire);
 		if (live == 0) {
 			span_list_remove(l, s);
+			mcache_unkeep(c, s);
 			s->list = SPAN_LIST_NONE;
 			out[(*n)++] = s;
 		}
@@ -682,8 +739,8 @@ bool mcache_flush_idle(uint64_t now, uint64_t idle_ns)
 		}
 		unsigned before = ntaken;
 		for (unsigned spc = 0; spc < GM_NUM_SPAN_CLASSES && ntaken < SPAN_TAKE_MAX; spc++) {
-			looked += mcache_take_empty(&c->partial[spc], taken, &ntaken, SPAN_TAKE_MAX);
-			looked += mcache_take_empty(&c->full[spc], taken, &ntaken, SPAN_TAKE_MAX);
+			looked += mcache_take_empty(c, &c->partial[spc], taken, &ntaken, SPAN_TAKE_MAX);
+			looked += mcache_take_empty(c, &c->full[spc], taken, &ntaken, SPAN_TAKE_MAX);
 		}
 		ncurrent += mcache_take_current(c, taken, &ntaken, SPAN_TAKE_MAX);
 		for (unsigned i = before; i < ntaken; i++)

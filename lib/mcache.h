@@ -30,6 +30,12 @@
 #define MCACHE_LARGE_MAX_BYTES ((size_t)8 << 20) /* blocks <= half of it */
 #endif
 
+/* Empty spans a thread cache keeps for reuse (bytes, all classes), besides
+ * the one empty span per class that is always kept. */
+#ifndef MCACHE_EMPTY_KEEP_BYTES
+#define MCACHE_EMPTY_KEEP_BYTES ((size_t)256 << 10)
+#endif
+
 /* An owner-biased lock (idle_lock, span_lock of a thread cache).  The
  * owner takes it on its slow paths, often (larson: every few hundred
  * frees), the scavenger rarely and only with a try-lock.  Owner side: a
@@ -76,6 +82,10 @@ typedef struct mcache {
 	mspan_t *large[MCACHE_LARGE_SLOTS];       /* freed large blocks */
 	unsigned nlarge;
 	size_t large_bytes;
+	/* Bytes of empty spans kept on the partial lists beyond each class's
+	 * one (span->kept_empty), at most MCACHE_EMPTY_KEEP_BYTES; under
+	 * span_lock like the lists. */
+	size_t empty_bytes;
 	bool live;                                /* false for the static empty cache */
 	/* Idle flush (scavenger): the owner holds idle_lock (a spin flag)
 	 * while it touches pcache, pcache_fresh, large[], nlarge, large_bytes,
@@ -198,6 +208,9 @@ void mcache_destroy(mcache_t *c);
 void mcache_release_large(mcache_t *c);
 /* ... and its page cache too (owner thread: malloc_trim). */
 void mcache_release_pages(mcache_t *c);
+/* Give the empty spans kept beyond one per class (empty_bytes) back to
+ * mheap (owner thread: malloc_trim, and a refill that found no memory). */
+void mcache_release_kept(mcache_t *c);
 /* The calling thread's cache, created on first use; NULL if no memory. */
 mcache_t *mcache_get(void);
 /* Large-block cache of the thread (lock-free reuse). */

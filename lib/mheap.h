@@ -73,6 +73,7 @@ typedef struct mspan {
 	uint8_t list;            /* enum span_list_kind; holder only */
 	uint16_t alloc_count;
 	uint16_t free_trigger;    /* owner: mspan_nfree_local value that calls it */
+	uint8_t kept_empty;      /* holder: an empty span counted in c->empty_bytes */
 	size_t npages;
 	_Atomic uint64_t *remote_bits; /* = mspan_remote_bits_at(s) */
 	struct mspan *next, *prev;    /* list links; holder only */

@@ -427,6 +427,56 @@ START_TEST(idle_flush_after_delay_only)
 }
 END_TEST
 
+/* Empty spans kept for reuse (MCACHE_EMPTY_KEEP_BYTES) are pages the rest
+ * of the program cannot use: a thread that goes idle gives them back at the
+ * idle flush, malloc_trim gives back the calling thread's, and a thread
+ * that exits gives back everything (thread_exit_returns_everything). */
+enum { KEPT_N = 2 * (MCACHE_EMPTY_KEEP_BYTES / 8192 + 8) };
+static void *kept_blocks[KEPT_N];
+
+static void make_kept_spans(mcache_t **cp)
+{
+	for (int i = 0; i < KEPT_N; i++)
+		kept_blocks[i] = gm_alloc(4096, 0); /* 2 per 8 KiB span */
+	for (int i = 0; i < KEPT_N; i++)
+		gm_free(kept_blocks[i]);
+	*cp = mcache_tls;
+}
+
+START_TEST(kept_empty_spans_go_back_when_idle_or_trimmed)
+{
+	gm_free(gm_alloc(16, 0));  /* initialise (sets the options) */
+	gm_opt.cache_idle_ms = 0; /* keep the real scavenger out of it */
+	mcache_t *c;
+	make_kept_spans(&c);
+	spanclass_t spc = spanclass_make(sizeclass_of(4096), 0);
+	ck_assert_uint_eq(c->empty_bytes, MCACHE_EMPTY_KEEP_BYTES);
+	ck_assert_uint_ge(c->partial[spc].n, MCACHE_EMPTY_KEEP_BYTES / 8192);
+	size_t inuse = atomic_load(&mheap.pages_inuse);
+	uint64_t t = 1000 * MS;
+	ck_assert(mcache_flush_idle(t, 100 * MS)); /* first sighting */
+	ck_assert_uint_eq(c->empty_bytes, MCACHE_EMPTY_KEEP_BYTES);
+	mcache_flush_idle(t + 150 * MS, 100 * MS);  /* idle: flushed */
+	ck_assert_uint_eq(c->empty_bytes, 0);
+	ck_assert_uint_eq(c->partial[spc].n, 0);
+	ck_assert_uint_le(atomic_load(&mheap.pages_inuse),
+	                  inuse - MCACHE_EMPTY_KEEP_BYTES / 8192);
+	/* malloc_trim */
+	make_kept_spans(&c);
+	ck_assert_uint_eq(c->empty_bytes, MCACHE_EMPTY_KEEP_BYTES);
+	inuse = atomic_load(&mheap.pages_inuse);
+	gm_malloc_trim(0);
+	ck_assert_uint_eq(c->empty_bytes, 0);
+	ck_assert_uint_le(c->partial[spc].n, 1);
+	ck_assert_uint_le(atomic_load(&mheap.pages_inuse),
+	                  inuse - MCACHE_EMPTY_KEEP_BYTES / 8192);
+	/* the class still works afterwards */
+	void *p = gm_alloc(4096, 0);
+	memset(p, 1, 4096);
+	gm_free(p);
+}
+END_TEST
+
 /* An owner thread with two current spans, both with no live object,
  * goes quiet; the idle flush must take the one of class 64 B and keep the
  * one of class 128 B, the class the owner's fast path read last
@@ -576,6 +626,7 @@ int main(void)
 	tcase_add_test(tc, thread_exit_returns_everything);
 	tcase_add_test(tc, idle_flush_after_delay_only);
 	tcase_add_test(tc, idle_flush_takes_current_spans_but_the_last_class);
+	tcase_add_test(tc, kept_empty_spans_go_back_when_idle_or_trimmed);
 	tcase_add_test(tc, biased_lock_excludes_both_ways);
 	tcase_add_test(tc, biased_lock_fallback_without_membarrier);
 	suite_add_tcase(s, tc);

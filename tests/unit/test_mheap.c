@@ -284,8 +284,9 @@ START_TEST(cache_returns_empty_spans)
 	mcache_t *c = mcache_get();
 	ck_assert_ptr_nonnull(c);
 	spanclass_t spc = spanclass_make(44, 0); /* 4096 B, 2 per span */
-	void *p[64];
-	for (int i = 0; i < 64; i++) {
+	enum { KEEP = MCACHE_EMPTY_KEEP_BYTES / 8192, N = 2 * (KEEP + 32) };
+	static void *p[N];
+	for (int i = 0; i < N; i++) {
 		p[i] = mcache_alloc_fast(c, spc);
 		if (p[i] == NULL)
 			p[i] = mcache_refill_alloc(c, spc);
@@ -293,12 +294,34 @@ START_TEST(cache_returns_empty_spans)
 		memset(p[i], i, 4096);
 	}
 	size_t inuse = atomic_load(&mheap.pages_inuse);
-	ck_assert_uint_ge(c->full[spc].n, 30);
-	for (int i = 0; i < 64; i++)
+	ck_assert_uint_ge(c->full[spc].n, KEEP + 30);
+	ck_assert_uint_eq(c->empty_bytes, 0);
+	for (int i = 0; i < N; i++)
 		ck_assert_int_eq(owner_free(c, p[i]), FREE_DONE);
-	/* all but the current span and one kept empty span went back */
+	/* kept: the current span, one empty span of the class and empty spans
+	 * up to MCACHE_EMPTY_KEEP_BYTES; the other 30 went back to mheap */
+	ck_assert_uint_le(c->empty_bytes, MCACHE_EMPTY_KEEP_BYTES);
+	ck_assert_uint_eq(c->empty_bytes, (size_t)KEEP * 8192);
+	ck_assert_uint_le(c->full[spc].n + c->partial[spc].n, 1 + KEEP);
+	size_t kept = atomic_load(&mheap.pages_inuse);
+	ck_assert_uint_le(kept, inuse - 30);
+	/* the kept spans serve the class again without the page heap */
+	for (int i = 0; i < 2 * KEEP; i++) {
+		p[i] = mcache_alloc_fast(c, spc);
+		if (p[i] == NULL)
+			p[i] = mcache_refill_alloc(c, spc);
+		ck_assert_ptr_nonnull(p[i]);
+	}
+	ck_assert_uint_eq(atomic_load(&mheap.pages_inuse), kept);
+	ck_assert_uint_le(c->empty_bytes, 8192); /* the uncounted one may go first */
+	for (int i = 0; i < 2 * KEEP; i++)
+		ck_assert_int_eq(owner_free(c, p[i]), FREE_DONE);
+	ck_assert_uint_eq(c->empty_bytes, (size_t)KEEP * 8192);
+	/* malloc_trim's release: only the class's one empty span stays */
+	mcache_release_kept(c);
+	ck_assert_uint_eq(c->empty_bytes, 0);
 	ck_assert_uint_le(c->full[spc].n + c->partial[spc].n, 1);
-	ck_assert_uint_le(atomic_load(&mheap.pages_inuse), inuse - 29);
+	ck_assert_uint_le(atomic_load(&mheap.pages_inuse), kept - KEEP);
 	/* a double free is refused by the fast path */
 	void *q = mcache_alloc_fast(c, spc);
 	if (q == NULL)
