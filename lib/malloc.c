@@ -273,6 +273,9 @@ COLD static void *gm_enomem(void)
 	return NULL;
 }
 
+static void *gm_alloc_large_from(mcache_t *c, mspan_t *s, size_t size, size_t npages,
+                                 int noscan, size_t align, bool zero);
+
 static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
 {
 	if (size > (size_t)PTRDIFF_MAX - GM_PAGE_SIZE)
@@ -286,6 +289,14 @@ static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
 	mspan_t *s = NULL;
 	if (c != NULL && align <= GM_PAGE_SIZE)
 		s = mcache_large_take(c, npages);
+	return gm_alloc_large_from(c, s, size, npages, noscan, align, zero);
+}
+
+/* gm_alloc_large after the thread's large cache was asked: s is what it
+ * gave (NULL: a new span from the heap). */
+static void *gm_alloc_large_from(mcache_t *c, mspan_t *s, size_t size, size_t npages,
+                                 int noscan, size_t align, bool zero)
+{
 	if (s == NULL) {
 		s = mheap_alloc_span(c, npages, spanclass_make(0, noscan), align);
 		if (s == NULL && c != NULL && c->live && c->nlarge > 0) {
@@ -304,7 +315,10 @@ static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
 	return (void *)s->base;
 }
 
-void *gm_alloc_class_slow(spanclass_t spc)
+/* The slow paths that malloc and free reach often (a refill, a free away
+ * from the first guess) start a 64-byte line each, so that a change
+ * elsewhere in this file does not move them (lib/override.c pins malloc). */
+GM_ALIGNED(64) void *gm_alloc_class_slow(spanclass_t spc)
 {
 	/* The common case first: a live thread cache (which implies
 	 * initialised, not initialising, not a degraded fork child) only needs
@@ -332,12 +346,30 @@ void *gm_alloc_class_slow(spanclass_t spc)
 	return p;
 }
 
-void *gm_alloc_slow(size_t size, int noscan)
+/* gm_alloc_slow's other cases, out of line so that the refill's tail call
+ * above keeps a function with no register saves (+14 instructions a small
+ * slow allocation when this was inline: pareto under callgrind). */
+static NOINLINE void *gm_alloc_slow_other(size_t size, int noscan)
 {
-	/* A small size with a live thread cache: straight to the refill (the
-	 * checks below are for a thread or process that is not set up). */
-	if (LIKELY(size <= GM_MAX_SMALL_SIZE && mcache_tls->live))
-		return gm_alloc_class_slow(spanclass_make(sizeclass_of(size), noscan));
+	/* A large block the thread's cache holds: a cache with a block in it
+	 * is live (initialised; the static empty cache holds none), so none
+	 * of the checks below applies but the degraded fork child's. */
+	mcache_t *c = mcache_tls;
+	if (size > GM_MAX_SMALL_SIZE && size <= MCACHE_LARGE_MAX_BYTES / 2 && c->nlarge != 0 &&
+	    LIKELY(!gm_degraded)) {
+		size_t npages = (size + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
+		mspan_t *s = mcache_large_take(c, npages);
+		if (LIKELY(s != NULL)) {
+			s->spanclass = spanclass_make(0, noscan);
+			scavenge_maybe_start();
+			return (void *)s->base;
+		}
+		/* the cache was asked: the heap, without asking it again */
+		void *p = gm_alloc_large_from(c, NULL, size, npages, noscan, 0, false);
+		if (p != NULL)
+			scavenge_maybe_start();
+		return p;
+	}
 	if (UNLIKELY(gm_in_init))
 		return gm_boot_alloc(size, 16);
 	if (UNLIKELY(!gm_ensure_init()))
@@ -350,6 +382,16 @@ void *gm_alloc_slow(size_t size, int noscan)
 	if (p != NULL)
 		scavenge_maybe_start();
 	return p;
+}
+
+GM_ALIGNED(64) void *gm_alloc_slow(size_t size, int noscan)
+{
+	/* A small size with a live thread cache: straight to the refill (the
+	 * checks in gm_alloc_slow_other are for large sizes and for a thread
+	 * or process that is not set up). */
+	if (LIKELY(size <= GM_MAX_SMALL_SIZE && mcache_tls->live))
+		return gm_alloc_class_slow(spanclass_make(sizeclass_of(size), noscan));
+	return gm_alloc_slow_other(size, noscan);
 }
 
 void *gm_alloc_aligned(size_t align, size_t size, int noscan)
@@ -410,7 +452,7 @@ static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
 	return s;
 }
 
-void gm_free_slow(void *p, const char *call)
+GM_ALIGNED(64) void gm_free_slow(void *p, const char *call)
 {
 	if (p == NULL)
 		return; /* free(NULL): the fast path sends it here (no arena at 0) */
