@@ -315,10 +315,7 @@ static void *gm_alloc_large_from(mcache_t *c, mspan_t *s, size_t size, size_t np
 	return (void *)s->base;
 }
 
-/* The slow paths that malloc and free reach often (a refill, a free away
- * from the first guess) start a 64-byte line each, so that a change
- * elsewhere in this file does not move them (lib/override.c pins malloc). */
-GM_ALIGNED(64) void *gm_alloc_class_slow(spanclass_t spc)
+void *gm_alloc_class_slow(spanclass_t spc)
 {
 	/* The common case first: a live thread cache (which implies
 	 * initialised, not initialising, not a degraded fork child) only needs
@@ -384,7 +381,7 @@ static NOINLINE void *gm_alloc_slow_other(size_t size, int noscan)
 	return p;
 }
 
-GM_ALIGNED(64) void *gm_alloc_slow(size_t size, int noscan)
+void *gm_alloc_slow(size_t size, int noscan)
 {
 	/* A small size with a live thread cache: straight to the refill (the
 	 * checks in gm_alloc_slow_other are for large sizes and for a thread
@@ -452,7 +449,7 @@ static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
 	return s;
 }
 
-GM_ALIGNED(64) void gm_free_slow(void *p, const char *call)
+void gm_free_slow(void *p, const char *call)
 {
 	if (p == NULL)
 		return; /* free(NULL): the fast path sends it here (no arena at 0) */
