@@ -23,8 +23,8 @@
 /* malloc starts a 64-byte line and free follows it (at +0xb0, 48 bytes into
  * a line): the layout every benchmark of 2026-11-26/27 measured.  Without
  * the pin, any change that grows the library's cold code before .text moves
- * both, and on the test VM a move by 48 bytes made the pair rows 5-45%
- * slower (bench/RESULTS.md, 2026-11-27 "Empty spans kept for reuse"). */
+ * both, and on the test VM a move by 48 bytes made most pair rows 2-47%
+ * slower (docs/design.md, "Code placement"). */
 GM_EXPORT GM_ALIGNED(64) void *malloc(size_t size)
 {
 	return gm_alloc(size, 0);
