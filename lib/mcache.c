@@ -392,6 +392,22 @@ retry:
 	return mcache_take_next(s); /* not NULL: mcentral hands out spans with room */
 }
 
+/* Under span_lock: s, an empty span on c's partial list of class spc, goes
+ * back to mheap -- unless the sweep finds it not empty after all (a bad
+ * free reported by the sweep, with abort_on_error:false): then it stays. */
+static ALWAYS_INLINE void mcache_free_empty_span(mcache_t *c, spanclass_t spc, mspan_t *s)
+{
+	span_list_remove(&c->partial[spc], s);
+	s->list = SPAN_LIST_NONE;
+	if (mspan_sweep(s) == s->nelems) {
+		mheap_free_span(c, s);
+		return;
+	}
+	s->list = SPAN_LIST_CACHE_PARTIAL;
+	span_list_push(&c->partial[spc], s);
+	mcache_set_trigger(c, s);
+}
+
 static void mcache_free_event_locked(mcache_t *c, mspan_t *s);
 
 void mcache_free_event(mspan_t *s)
@@ -428,16 +444,8 @@ static void mcache_free_event_locked(mcache_t *c, mspan_t *s)
 			mspan_set_free_trigger(s, 0);
 			return;
 		}
-		span_list_remove(&c->partial[spc], s);
-		s->list = SPAN_LIST_NONE;
-		if (mspan_sweep(s) == s->nelems) {
-			mheap_free_span(c, s);
-			return;
-		}
-		/* not empty after all (a bad free reported by the sweep, with
-		 * abort_on_error:false): keep it */
-		s->list = SPAN_LIST_CACHE_PARTIAL;
-		span_list_push(&c->partial[spc], s);
+		mcache_free_empty_span(c, spc, s);
+		return;
 	}
 	mcache_set_trigger(c, s);
 }
@@ -450,17 +458,8 @@ void mcache_release_kept(mcache_t *c)
 		while (s != NULL) {
 			mspan_t *next = s->next;
 			if (s->kept_empty) {
-				span_list_remove(&c->partial[spc], s);
 				mcache_unkeep(c, s);
-				s->list = SPAN_LIST_NONE;
-				/* empty by the owner's own frees, each checked */
-				if (mspan_sweep(s) == s->nelems) {
-					mheap_free_span(c, s);
-				} else {
-					s->list = SPAN_LIST_CACHE_PARTIAL;
-					span_list_push(&c->partial[spc], s);
-					mcache_set_trigger(c, s);
-				}
+				mcache_free_empty_span(c, spc, s);
 			}
 			s = next;
 		}
