@@ -50,6 +50,27 @@ static ALWAYS_INLINE void *gm_alloc(size_t size, int noscan)
 	return gm_alloc_slow(size, noscan);
 }
 
+/* aligned_alloc, memalign and posix_memalign of a small block with a
+ * power-of-two alignment up to a page: the class from sizeclass_aligned
+ * (its objects are multiples of the alignment, and spans start on pages),
+ * then malloc's fast path.  NULL sends the call to its checked slow path
+ * (gm_aligned_alloc_checked, gm_posix_memalign): a bad or large alignment,
+ * a large block, a refill, or a cache not made yet (before the first
+ * initialisation the table is all 0).  The free of the block is malloc's:
+ * its class is the one the fast free looks at first. */
+static ALWAYS_INLINE void *gm_alloc_aligned_fast(size_t align, size_t size)
+{
+	size_t want = size < align ? align : size;
+	/* align - 1 wraps for 0: one compare for 0 and > GM_PAGE_SIZE */
+	if (UNLIKELY(align - 1 >= GM_PAGE_SIZE || (align & (align - 1)) != 0 ||
+	             want > GM_MAX_SMALL_SIZE))
+		return NULL;
+	unsigned sc = sizeclass_aligned[gm_ctz64(align)][sizeclass_of(want)];
+	if (UNLIKELY(sc == 0))
+		return NULL;
+	return mcache_alloc_fast(mcache_tls, spanclass_make(sc, 0));
+}
+
 /* free(p) as called by `call` ("free", "realloc": named in error lines). */
 static ALWAYS_INLINE void gm_free_as(void *p, const char *call)
 {

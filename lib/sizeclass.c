@@ -41,10 +41,21 @@
 
 _Static_assert(SIZECLASS_TABLE_N == GM_NUM_SIZE_CLASSES, "68 classes");
 
+uint8_t sizeclass_aligned[GM_PAGE_SHIFT + 1][GM_NUM_SIZE_CLASSES];
+
 void sizeclass_init(unsigned min_align)
 {
 	/* Index 3 covers sizes 17..24: Go's class 3 (24 bytes, 8-aligned). */
 	sizeclass_class8[3] = (uint8_t)(min_align >= 16 ? 4 : 3);
+	for (unsigned k = 0; k <= GM_PAGE_SHIFT; k++) {
+		unsigned next = 0; /* smallest class above c with the alignment */
+		for (unsigned c = GM_NUM_SIZE_CLASSES - 1; c >= 1; c--) {
+			if ((sizeclass_size[c] & ((1u << k) - 1)) == 0)
+				next = c;
+			sizeclass_aligned[k][c] = (uint8_t)next;
+		}
+		sizeclass_aligned[k][0] = 0; /* class 0: large */
+	}
 }
 
 unsigned sizeclass_for_aligned(size_t size, size_t align)

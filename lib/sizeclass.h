@@ -68,4 +68,14 @@ static inline uint32_t sizeclass_objlimit(unsigned c)
  * aligned because spans start on page boundaries.  0 if none is small. */
 unsigned sizeclass_for_aligned(size_t size, size_t align);
 
+/* The same as a table for the aligned_alloc fast path (malloc_impl.h):
+ * sizeclass_aligned[k][c] is the smallest class >= c whose object size is
+ * a multiple of 1 << k, 0 if none; so for size <= GM_MAX_SMALL_SIZE
+ *   sizeclass_for_aligned(size, 1 << k) ==
+ *       sizeclass_aligned[k][sizeclass_of(size)]
+ * (test_sizeclass aligned_table_matches).  All 0 until sizeclass_init
+ * fills it, so a fast path that reads it before the initialisation falls
+ * through to the slow path. */
+extern uint8_t sizeclass_aligned[GM_PAGE_SHIFT + 1][GM_NUM_SIZE_CLASSES];
+
 #endif /* GM_SIZECLASS_H */

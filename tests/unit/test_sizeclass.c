@@ -227,6 +227,42 @@ START_TEST(aligned_classes)
 }
 END_TEST
 
+/* The aligned_alloc fast path's table gives sizeclass_for_aligned's class
+ * for every small size and every alignment up to a page, under both
+ * min_align settings; a table that was off would hand out misaligned or
+ * too-small blocks without any other check noticing. */
+START_TEST(aligned_table_matches)
+{
+	static const unsigned aligns[] = { 8, 16 };
+	for (unsigned m = 0; m < 2; m++) {
+		sizeclass_init(aligns[m]);
+		for (unsigned k = 0; k <= GM_PAGE_SHIFT; k++) {
+			size_t align = (size_t)1 << k;
+			for (size_t n = 1; n <= GM_MAX_SMALL_SIZE; n++) {
+				unsigned want = sizeclass_for_aligned(n, align);
+				unsigned got = sizeclass_aligned[k][sizeclass_of(n)];
+				if (got != want)
+					ck_abort_msg("min_align %u, size %zu, align %zu: table %u, "
+					             "sizeclass_for_aligned %u",
+					             aligns[m], n, align, got, want);
+				if (got != 0 && (sizeclass_size[got] % align != 0 ||
+				                 sizeclass_size[got] < n))
+					ck_abort_msg("size %zu, align %zu: class %u of %u bytes", n,
+					             align, got, (unsigned)sizeclass_size[got]);
+			}
+		}
+		ck_assert_uint_eq(sizeclass_aligned[12][sizeclass_of(100)],
+		                  sizeclass_for_aligned(100, 4096));
+	}
+	sizeclass_init(16);
+	/* a 64-byte class for 64-byte alignment, the page class for a page */
+	ck_assert_uint_eq(sizeclass_size[sizeclass_aligned[6][sizeclass_of(1)]], 64);
+	ck_assert_uint_eq(sizeclass_size[sizeclass_aligned[GM_PAGE_SHIFT][sizeclass_of(1)]],
+	                  GM_PAGE_SIZE);
+	ck_assert_uint_eq(sizeclass_aligned[4][0], 0);
+}
+END_TEST
+
 /* The refill's next-word shortcut (mcache_refill_next_word) skips the
  * classes from GM_FIRST_ONE_WORD_CLASS on without looking at the span:
  * they must all have one free-map word, and the class before it more. */
@@ -253,6 +289,7 @@ int main(void)
 	tcase_add_test(tc, objstart_test_is_exact);
 	tcase_add_test(tc, objlimit_test_is_exact);
 	tcase_add_test(tc, aligned_classes);
+	tcase_add_test(tc, aligned_table_matches);
 	tcase_add_test(tc, one_word_classes);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
