@@ -23,7 +23,11 @@
  *     ("no free page"), which is also right for never-grown memory.
  *
  * Invariants (checked by tests/unit/test_pagealloc.c):
- *   summary[4][c]    = pallocbits_summarize(chunk c alloc)  (grown c)
+ *   summary[4][c]    = pallocbits_summarize(chunk c alloc)  (grown c not in
+ *                      dirty[]; for a chunk in dirty[] the leaf summarises
+ *                      an older bitmap with a subset of the free pages: a
+ *                      free inside one chunk defers the update, and every
+ *                      reader of summaries calls pagealloc_sync first)
  *   summary[l][i]    = merge(summary[l+1][8i .. 8i+7])      (l < 4)
  *   every page below search_addr is allocated
  *   free_pages       = sum_c  free alloc bits of chunk c
@@ -213,6 +217,27 @@ static void pagealloc_update(pagealloc_t *p, uintptr_t base, size_t npages,
 	}
 }
 
+void pagealloc_sync(pagealloc_t *p)
+{
+	for (unsigned k = 0; k < p->ndirty; k++)
+		pagealloc_update(p, pagealloc_chunk_base(p->dirty[k]),
+		                 GM_PAGES_PER_CHUNK, false, false);
+	p->ndirty = 0;
+}
+
+/* A free inside chunk ci: its summaries are brought up to date later
+ * (pagealloc_t dirty[]).  batch_lifo/4096 (500 one-page spans freed in a
+ * row) summarised and merged the same chunk 500 times. */
+static void pagealloc_defer(pagealloc_t *p, chunk_idx_t ci)
+{
+	for (unsigned k = 0; k < p->ndirty; k++)
+		if (p->dirty[k] == ci)
+			return;
+	if (p->ndirty == PAGEALLOC_DIRTY_MAX)
+		pagealloc_sync(p);
+	p->dirty[p->ndirty++] = ci;
+}
+
 /*
  * Mark [base, base + npages pages) allocated (all of it must be free) and
  * update summaries and counts.  Returns how many pages were scavenged.
@@ -272,7 +297,10 @@ static void pagealloc_free_range(pagealloc_t *p, uintptr_t base,
 	p->free_pages += npages;
 	if (scavenged)
 		p->scav_pages += npages;
-	pagealloc_update(p, base, npages, true, false);
+	if (sc == ec && !scavenged)
+		pagealloc_defer(p, sc);
+	else
+		pagealloc_update(p, base, npages, true, false);
 }
 
 bool pagealloc_grow(pagealloc_t *p, uintptr_t base, size_t bytes)
@@ -430,6 +458,8 @@ uintptr_t pagealloc_alloc(pagealloc_t *p, size_t npages, size_t *scav_pages)
 {
 	if (scav_pages != NULL)
 		*scav_pages = 0;
+	if (p->ndirty != 0)
+		pagealloc_sync(p);
 	if (npages == 0 || pagealloc_chunk_index(p->search_addr) >= p->end)
 		return 0;
 	if (npages > p->free_pages) { /* cannot fit; also no overflow below */
@@ -477,6 +507,8 @@ uintptr_t pagealloc_alloc_aligned(pagealloc_t *p, size_t npages,
 		return pagealloc_alloc(p, npages, scav_pages);
 	if (scav_pages != NULL)
 		*scav_pages = 0;
+	if (p->ndirty != 0)
+		pagealloc_sync(p);
 	if (npages == 0 || (align_pages & (align_pages - 1)) != 0 ||
 	    pagealloc_chunk_index(p->search_addr) >= p->end ||
 	    npages > p->free_pages || align_pages - 1 > p->free_pages - npages)
@@ -576,6 +608,8 @@ uintptr_t pagealloc_scav_take(pagealloc_t *p, size_t max_pages,
                               uintptr_t *search, size_t *npages_out)
 {
 	*npages_out = 0;
+	if (p->ndirty != 0)
+		pagealloc_sync(p);
 	if (max_pages == 0 || p->end == 0) {
 		*search = 0;
 		return 0;
@@ -651,6 +685,8 @@ size_t pagealloc_metadata_bytes(const pagealloc_t *p)
 pagecache_t pagealloc_alloc_to_cache(pagealloc_t *p)
 {
 	pagecache_t c = { 0, 0, 0 };
+	if (p->ndirty != 0)
+		pagealloc_sync(p);
 	if (pagealloc_chunk_index(p->search_addr) >= p->end)
 		return c;
 	chunk_idx_t ci = pagealloc_chunk_index(p->search_addr);
@@ -744,8 +780,10 @@ void pagecache_flush(pagecache_t *c, pagealloc_t *p)
 	c->scav = 0;
 }
 
-uint64_t pagealloc_summary(const pagealloc_t *p, int level, size_t idx)
+uint64_t pagealloc_summary(pagealloc_t *p, int level, size_t idx)
 {
+	if (p->ndirty != 0)
+		pagealloc_sync(p);
 	if (level < 0 || level >= PAGEALLOC_LEVELS || p->summary[level] == NULL ||
 	    idx >= pagealloc_level_entries(level))
 		return 0;

@@ -59,6 +59,9 @@ typedef struct pagealloc_l2 {
 	uint64_t grown[(1u << PAGEALLOC_CHUNKS_L2_BITS) / 64];
 } pagealloc_l2_t;
 
+/* Chunks with deferred summary updates before a forced sync. */
+#define PAGEALLOC_DIRTY_MAX 16
+
 typedef struct pagealloc {
 	/* summary[l] has 1 << (14 + 3*l) entries, one reserved zero mapping
 	 * each (level 4: one per chunk, 512 MiB of address space); only the
@@ -85,6 +88,17 @@ typedef struct pagealloc {
 	_Atomic size_t cache_scav_pages;
 	/* Bytes of metadata mappings (summaries reserved + L2 blocks). */
 	size_t meta_bytes;
+	/* Chunks whose summaries lag their bitmaps: a free inside one chunk
+	 * (pagealloc_free: a span going back) changes the bits and the counts
+	 * at once but only notes the chunk here; pagealloc_sync brings the
+	 * summaries up to date before anything reads them (alloc, page cache,
+	 * scavenge, pagealloc_summary) or when the list is full.  A lagging
+	 * leaf shows a subset of the chunk's free pages (only frees are
+	 * deferred, and every alloc in the chunk summarises it again), and the
+	 * levels above always merge the leaves as they are.  Under mheap lock.
+	 * (docs/design.md, "Deferred summaries".) */
+	chunk_idx_t dirty[PAGEALLOC_DIRTY_MAX];
+	unsigned ndirty;
 } pagealloc_t;
 
 /* "No free memory" value of search_addr (Go's maxSearchAddr). */
@@ -162,8 +176,11 @@ uintptr_t pagecache_alloc(pagecache_t *c, size_t npages, size_t *scav_pages);
  * it.  Mheap lock. */
 void pagecache_flush(pagecache_t *c, pagealloc_t *p);
 
-/* For tests and debugging. */
-uint64_t pagealloc_summary(const pagealloc_t *p, int level, size_t idx);
+/* Bring every deferred summary up to date (see dirty[]).  Mheap lock. */
+void pagealloc_sync(pagealloc_t *p);
+
+/* For tests and debugging: summary entry idx of level l, after a sync. */
+uint64_t pagealloc_summary(pagealloc_t *p, int level, size_t idx);
 /* The bitmaps of chunk ci, or NULL if it was never grown.  Mheap lock. */
 const pallocdata_t *pagealloc_chunk(const pagealloc_t *p, chunk_idx_t ci);
 

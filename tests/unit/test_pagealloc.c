@@ -142,7 +142,7 @@ static page_idx_t ref_find(const pallocbits_t *b, size_t npages,
 
 /* Summary of level `level` entry `idx`, from the chunk bitmaps one bit at
  * a time; chunks never grown count as allocated. */
-static uint64_t ref_sum(const pagealloc_t *p, int level, size_t idx)
+static uint64_t ref_sum(pagealloc_t *p, int level, size_t idx)
 {
 	unsigned cbits = 3u * (unsigned)(PAGEALLOC_LEVELS - 1 - level);
 	chunk_idx_t c0 = (chunk_idx_t)idx << cbits;
@@ -174,7 +174,7 @@ static uint64_t ref_sum(const pagealloc_t *p, int level, size_t idx)
 	return pallocsum_pack(start, max, cur);
 }
 
-static void check_summaries(const pagealloc_t *p, const chunk_idx_t *cs,
+static void check_summaries(pagealloc_t *p, const chunk_idx_t *cs,
                             size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
@@ -193,7 +193,7 @@ static void check_summaries(const pagealloc_t *p, const chunk_idx_t *cs,
 
 /* free_pages and scav_pages against the bitmaps of the listed chunks
  * (which must be every grown chunk). */
-static void check_counts(const pagealloc_t *p, const chunk_idx_t *cs, size_t n)
+static void check_counts(pagealloc_t *p, const chunk_idx_t *cs, size_t n)
 {
 	size_t total = 0, free = 0, scav = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -296,7 +296,7 @@ static pagealloc_t *fx_new(const fx_chunk_t *t, size_t n)
 	return p;
 }
 
-static void fx_check(const pagealloc_t *p, const fx_chunk_t *t, size_t n)
+static void fx_check(pagealloc_t *p, const fx_chunk_t *t, size_t n)
 {
 	chunk_idx_t cs[16];
 	EXPECT(n <= 16);
@@ -942,6 +942,65 @@ START_TEST(test_free_realloc)
 }
 END_TEST
 
+/* Frees inside one chunk defer the chunk's summaries (pagealloc_t dirty[]):
+ * every reader must still see the freed pages -- alloc (with and without
+ * alignment), the page cache, the scavenger -- and more dirty chunks than
+ * the list holds force a sync.  A reader that skipped the sync would find
+ * the heap full (the leaf still says "nothing free") and grow it. */
+START_TEST(test_deferred_free_summaries)
+{
+	enum { NCH = PAGEALLOC_DIRTY_MAX + 4 };
+	pagealloc_t *p = pa_new();
+	EXPECT(pagealloc_grow(p, BASE, (size_t)NCH * GM_CHUNK_SIZE));
+	for (unsigned c = 0; c < NCH; c++)
+		EXPECT_EQ(pagealloc_alloc(p, NPC, NULL), caddr(CI0 + c, 0));
+	EXPECT_EQ(pagealloc_alloc(p, 1, NULL), 0);
+	/* one page freed in each chunk, from the top: the list overflows */
+	for (unsigned c = NCH; c-- > 0;) {
+		pagealloc_free(p, caddr(CI0 + c, 100 + c), 1);
+		EXPECT(p->ndirty >= 1 && p->ndirty <= PAGEALLOC_DIRTY_MAX);
+	}
+	EXPECT_EQ(pagealloc_free_pages(p), NCH); /* counts are never deferred */
+	for (unsigned c = 0; c < NCH; c++)
+		EXPECT_EQ(pagealloc_alloc(p, 1, NULL), caddr(CI0 + c, 100 + c));
+	EXPECT_EQ(pagealloc_alloc(p, 1, NULL), 0);
+	EXPECT_EQ(p->ndirty, 0);
+
+	/* three neighbours freed: an aligned run of 2 (a search for 3) finds
+	 * them */
+	for (unsigned k = 64; k < 67; k++)
+		pagealloc_free(p, caddr(CI0 + 3, k), 1);
+	EXPECT_EQ(p->ndirty, 1);
+	EXPECT_EQ(pagealloc_alloc_aligned(p, 2, 2, NULL), caddr(CI0 + 3, 64));
+	EXPECT_EQ(pagealloc_alloc(p, 1, NULL), caddr(CI0 + 3, 66));
+
+	/* the page cache takes a block holding a deferred free */
+	pagealloc_free(p, caddr(CI0 + 5, 130), 1);
+	pagecache_t pc = pagealloc_alloc_to_cache(p);
+	EXPECT_EQ(pc.base, caddr(CI0 + 5, 128));
+	EXPECT_EQ(pc.cache, (uint64_t)1 << 2);
+	pagecache_flush(&pc, p);
+	EXPECT_EQ(pagealloc_alloc(p, 1, NULL), caddr(CI0 + 5, 130));
+
+	/* the scavenger finds a deferred free */
+	pagealloc_free(p, caddr(CI0 + 7, 9), 1);
+	uintptr_t search = UINTPTR_MAX;
+	size_t n = 0;
+	EXPECT_EQ(pagealloc_scav_take(p, 64, &search, &n), caddr(CI0 + 7, 9));
+	EXPECT_EQ(n, 1);
+	pagealloc_scav_return(p, caddr(CI0 + 7, 9), 1);
+
+	/* and the summaries agree with the bitmaps */
+	pagealloc_free(p, caddr(CI0 + 11, 0), 17);
+	chunk_idx_t cs[NCH];
+	for (unsigned c = 0; c < NCH; c++)
+		cs[c] = CI0 + c;
+	check_summaries(p, cs, NCH);
+	check_counts(p, cs, NCH);
+	pa_delete(p);
+}
+END_TEST
+
 START_TEST(test_exhaust)
 {
 	/* Fill every page one at a time; alloc then fails until a free. */
@@ -1334,7 +1393,7 @@ static uintptr_t sh_scav_take(size_t max, uintptr_t *search, size_t *n)
 	return 0;
 }
 
-static void sh_check_counts(const pagealloc_t *p)
+static void sh_check_counts(pagealloc_t *p)
 {
 	size_t total = 0, free = 0, scav = 0;
 	for (int k = 0; k < SH_N; k++) {
@@ -1351,7 +1410,7 @@ static void sh_check_counts(const pagealloc_t *p)
 	EXPECT_EQ(pagealloc_scav_pages(p), scav);
 }
 
-static void sh_check_all(const pagealloc_t *p)
+static void sh_check_all(pagealloc_t *p)
 {
 	chunk_idx_t cs[SH_N];
 	size_t n = 0;
@@ -1590,6 +1649,7 @@ static Suite *pagealloc_suite(void)
 	tcase_add_test(pa, test_alloc_aligned);
 	tcase_add_test(pa, test_scav_take_return);
 	tcase_add_test(pa, test_pagecache);
+	tcase_add_test(pa, test_deferred_free_summaries);
 	tcase_add_test(pa, test_random_vs_shadow);
 	suite_add_tcase(s, pa);
 	return s;
