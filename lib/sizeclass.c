@@ -48,7 +48,7 @@ void sizeclass_init(unsigned min_align)
 	/* Index 3 covers sizes 17..24: Go's class 3 (24 bytes, 8-aligned). */
 	sizeclass_class8[3] = (uint8_t)(min_align >= 16 ? 4 : 3);
 	for (unsigned k = 0; k <= GM_PAGE_SHIFT; k++) {
-		unsigned next = 0; /* smallest class above c with the alignment */
+		unsigned next = 0; /* smallest class >= c with the alignment */
 		for (unsigned c = GM_NUM_SIZE_CLASSES - 1; c >= 1; c--) {
 			if ((sizeclass_size[c] & ((1u << k) - 1)) == 0)
 				next = c;
