@@ -71,6 +71,17 @@ static ALWAYS_INLINE void *gm_alloc_aligned_fast(size_t align, size_t size)
 	return mcache_alloc_fast(mcache_tls, spanclass_make(sc, 0));
 }
 
+void *gm_aligned_alloc_checked(size_t align, size_t size, int noscan);
+
+/* aligned_alloc and memalign: the fast path, else the checked one. */
+static ALWAYS_INLINE void *gm_aligned_alloc(size_t align, size_t size)
+{
+	void *p = gm_alloc_aligned_fast(align, size);
+	if (LIKELY(p != NULL))
+		return p;
+	return gm_aligned_alloc_checked(align, size, 0);
+}
+
 /* free(p) as called by `call` ("free", "realloc": named in error lines). */
 static ALWAYS_INLINE void gm_free_as(void *p, const char *call)
 {
@@ -92,7 +103,6 @@ void *gm_reallocarray(void *p, size_t nmemb, size_t size);
 void *gm_alloc_aligned(size_t align, size_t size, int noscan);
 size_t gm_usable_size(const void *p, const char *call);
 int gm_posix_memalign(void **memptr, size_t align, size_t size);
-void *gm_aligned_alloc_checked(size_t align, size_t size, int noscan);
 void *gm_valloc(size_t size);
 void *gm_pvalloc(size_t size);
 int gm_malloc_trim(size_t pad);

@@ -65,18 +65,12 @@ GM_EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
 
 GM_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
-	void *p = gm_alloc_aligned_fast(align, size);
-	if (LIKELY(p != NULL))
-		return p;
-	return gm_aligned_alloc_checked(align, size, 0);
+	return gm_aligned_alloc(align, size);
 }
 
 GM_EXPORT void *memalign(size_t align, size_t size)
 {
-	void *p = gm_alloc_aligned_fast(align, size);
-	if (LIKELY(p != NULL))
-		return p;
-	return gm_aligned_alloc_checked(align, size, 0);
+	return gm_aligned_alloc(align, size);
 }
 
 /* valloc starts a line so that everything linked after it keeps its

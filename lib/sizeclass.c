@@ -64,12 +64,6 @@ unsigned sizeclass_for_aligned(size_t size, size_t align)
 		size = 1;
 	if (size > GM_MAX_SMALL_SIZE || align > GM_PAGE_SIZE)
 		return 0;
-	/* align is a power of two (callers check): a mask, not a 64-bit div
-	 * (3 instructions fewer a call; no time difference measured: the
-	 * division only fed a predicted branch) */
-	for (unsigned c = sizeclass_of(size); c < GM_NUM_SIZE_CLASSES; c++) {
-		if ((sizeclass_size[c] & (align - 1)) == 0)
-			return c;
-	}
-	return 0;
+	/* align is a power of two (callers check) */
+	return sizeclass_aligned[gm_ctz64(align)][sizeclass_of(size)];
 }

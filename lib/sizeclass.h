@@ -63,19 +63,18 @@ static inline uint32_t sizeclass_objlimit(unsigned c)
 	return lim < sizeclass_divmagic[c] ? (uint32_t)lim : sizeclass_divmagic[c];
 }
 
-/* Smallest class >= size whose object size is a multiple of align (align a
- * power of two <= GM_PAGE_SIZE): objects of such a class are naturally
- * aligned because spans start on page boundaries.  0 if none is small. */
-unsigned sizeclass_for_aligned(size_t size, size_t align);
-
-/* The same as a table for the aligned_alloc fast path (malloc_impl.h):
- * sizeclass_aligned[k][c] is the smallest class >= c whose object size is
- * a multiple of 1 << k, 0 if none; so for size <= GM_MAX_SMALL_SIZE
- *   sizeclass_for_aligned(size, 1 << k) ==
- *       sizeclass_aligned[k][sizeclass_of(size)]
- * (test_sizeclass aligned_table_matches).  All 0 until sizeclass_init
+/* sizeclass_aligned[k][c] is the smallest class >= c whose object size is
+ * a multiple of 1 << k, 0 if none: objects of such a class are naturally
+ * aligned because spans start on page boundaries (test_sizeclass
+ * aligned_table_matches).  Read by the aligned_alloc fast path
+ * (malloc_impl.h) and sizeclass_for_aligned.  All 0 until sizeclass_init
  * fills it, so a fast path that reads it before the initialisation falls
  * through to the slow path. */
 extern uint8_t sizeclass_aligned[GM_PAGE_SHIFT + 1][GM_NUM_SIZE_CLASSES];
+
+/* Smallest class >= size whose object size is a multiple of align (align a
+ * power of two <= GM_PAGE_SIZE), from sizeclass_aligned; 0 if none is
+ * small.  After sizeclass_init. */
+unsigned sizeclass_for_aligned(size_t size, size_t align);
 
 #endif /* GM_SIZECLASS_H */

@@ -212,6 +212,7 @@ END_TEST
 
 START_TEST(aligned_classes)
 {
+	sizeclass_init(16);
 	for (size_t align = 16; align <= GM_PAGE_SIZE; align *= 2) {
 		for (size_t n = 1; n <= GM_MAX_SMALL_SIZE; n += 37) {
 			unsigned c = sizeclass_for_aligned(n, align);
@@ -227,10 +228,21 @@ START_TEST(aligned_classes)
 }
 END_TEST
 
-/* The aligned_alloc fast path's table gives sizeclass_for_aligned's class
- * for every small size and every alignment up to a page, under both
- * min_align settings; a table that was off would hand out misaligned or
- * too-small blocks without any other check noticing. */
+/* The smallest class at or above size's whose object size is a multiple of
+ * align, by search (what sizeclass_aligned must hold). */
+static unsigned aligned_class_by_search(size_t size, size_t align)
+{
+	for (unsigned c = sizeclass_of(size); c < GM_NUM_SIZE_CLASSES; c++)
+		if (sizeclass_size[c] % align == 0)
+			return c;
+	return 0;
+}
+
+/* The aligned_alloc fast path's table (and sizeclass_for_aligned, which
+ * reads it) gives the class a search finds for every small size and every
+ * alignment up to a page, under both min_align settings; a table that was
+ * off would hand out misaligned or too-small blocks without any other
+ * check noticing. */
 START_TEST(aligned_table_matches)
 {
 	static const unsigned aligns[] = { 8, 16 };
@@ -239,12 +251,13 @@ START_TEST(aligned_table_matches)
 		for (unsigned k = 0; k <= GM_PAGE_SHIFT; k++) {
 			size_t align = (size_t)1 << k;
 			for (size_t n = 1; n <= GM_MAX_SMALL_SIZE; n++) {
-				unsigned want = sizeclass_for_aligned(n, align);
+				unsigned want = aligned_class_by_search(n, align);
 				unsigned got = sizeclass_aligned[k][sizeclass_of(n)];
-				if (got != want)
+				if (got != want || sizeclass_for_aligned(n, align) != want)
 					ck_abort_msg("min_align %u, size %zu, align %zu: table %u, "
-					             "sizeclass_for_aligned %u",
-					             aligns[m], n, align, got, want);
+					             "sizeclass_for_aligned %u, search %u",
+					             aligns[m], n, align, got,
+					             sizeclass_for_aligned(n, align), want);
 				if (got != 0 && (sizeclass_size[got] % align != 0 ||
 				                 sizeclass_size[got] < n))
 					ck_abort_msg("size %zu, align %zu: class %u of %u bytes", n,
@@ -252,7 +265,7 @@ START_TEST(aligned_table_matches)
 			}
 		}
 		ck_assert_uint_eq(sizeclass_aligned[12][sizeclass_of(100)],
-		                  sizeclass_for_aligned(100, 4096));
+		                  aligned_class_by_search(100, 4096));
 	}
 	sizeclass_init(16);
 	/* a 64-byte class for 64-byte alignment, the page class for a page */
