@@ -343,30 +343,11 @@ void *gm_alloc_class_slow(spanclass_t spc)
 	return p;
 }
 
-/* gm_alloc_slow's other cases, out of line so that the refill's tail call
- * above keeps a function with no register saves (+14 instructions a small
- * slow allocation when this was inline: pareto under callgrind). */
-static NOINLINE void *gm_alloc_slow_other(size_t size, int noscan)
+/* gm_alloc_slow's cases after the large cache: a thread or process that
+ * is not set up (bootstrap, first use, degraded fork child), a small size
+ * without a live cache, a large block from the heap. */
+static NOINLINE void *gm_alloc_slow_rest(size_t size, int noscan)
 {
-	/* A large block the thread's cache holds: a cache with a block in it
-	 * is live (initialised; the static empty cache holds none), so none
-	 * of the checks below applies but the degraded fork child's. */
-	mcache_t *c = mcache_tls;
-	if (size > GM_MAX_SMALL_SIZE && size <= MCACHE_LARGE_MAX_BYTES / 2 && c->nlarge != 0 &&
-	    LIKELY(!gm_degraded)) {
-		size_t npages = (size + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
-		mspan_t *s = mcache_large_take(c, npages);
-		if (LIKELY(s != NULL)) {
-			s->spanclass = spanclass_make(0, noscan);
-			scavenge_maybe_start();
-			return (void *)s->base;
-		}
-		/* the cache was asked: the heap, without asking it again */
-		void *p = gm_alloc_large_from(c, NULL, size, npages, noscan, 0, false);
-		if (p != NULL)
-			scavenge_maybe_start();
-		return p;
-	}
 	if (UNLIKELY(gm_in_init))
 		return gm_boot_alloc(size, 16);
 	if (UNLIKELY(!gm_ensure_init()))
@@ -379,6 +360,45 @@ static NOINLINE void *gm_alloc_slow_other(size_t size, int noscan)
 	if (p != NULL)
 		scavenge_maybe_start();
 	return p;
+}
+
+/* A large block after the thread's large cache was asked (and had none
+ * of its size): from the heap, without asking the cache again. */
+static NOINLINE void *gm_alloc_large_heap(size_t size, int noscan)
+{
+	size_t npages = (size + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
+	void *p = gm_alloc_large_from(mcache_tls, NULL, size, npages, noscan, 0, false);
+	if (p != NULL)
+		scavenge_maybe_start();
+	return p;
+}
+
+/* gm_alloc_slow's other cases, out of line so that the refill's tail call
+ * above keeps a function with no register saves (+14 instructions a small
+ * slow allocation when this was inline: pareto under callgrind); the
+ * large cache first, in a function of its own that saves few registers
+ * (gm_alloc_slow_rest has the rest). */
+static NOINLINE void *gm_alloc_slow_other(size_t size, int noscan)
+{
+	/* A large block the thread's cache holds: a cache with a block in it
+	 * is live (initialised; the static empty cache holds none), so none
+	 * of the checks of gm_alloc_slow_rest applies but the degraded fork
+	 * child's. */
+	mcache_t *c = mcache_tls;
+	if (size > GM_MAX_SMALL_SIZE && size <= MCACHE_LARGE_MAX_BYTES / 2 && c->nlarge != 0 &&
+	    LIKELY(!gm_degraded)) {
+		mspan_t *s = mcache_large_take(c, (size + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT);
+		if (LIKELY(s != NULL)) {
+			s->spanclass = spanclass_make(0, noscan);
+			void *p = (void *)s->base;
+			scavenge_maybe_start();
+			return p;
+		}
+		/* (few values kept across the call above: the miss computes
+		 * the cache and the page count again) */
+		return gm_alloc_large_heap(size, noscan);
+	}
+	return gm_alloc_slow_rest(size, noscan);
 }
 
 void *gm_alloc_slow(size_t size, int noscan)
@@ -414,12 +434,11 @@ void *gm_alloc_aligned(size_t align, size_t size, int noscan)
 	return gm_alloc_large(size == 0 ? 1 : size, noscan, align, false);
 }
 
-/* Span of a block handed to free/realloc/usable_size, or NULL after
- * reporting the error (NULL also for bootstrap blocks, *boot set). */
-static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
+/* gm_checked_span with the span looked up already (s = arena_span_of(p)). */
+static ALWAYS_INLINE mspan_t *gm_check_span(mspan_t *s, const void *p, const char *call,
+                                             bool *boot)
 {
 	*boot = false;
-	mspan_t *s = arena_span_of((uintptr_t)p);
 	if (UNLIKELY(s == NULL)) {
 		if (gm_is_boot(p)) {
 			*boot = true;
@@ -449,21 +468,48 @@ static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
 	return s;
 }
 
+/* Span of a block handed to free/realloc/usable_size, or NULL after
+ * reporting the error (NULL also for bootstrap blocks, *boot set). */
+static mspan_t *gm_checked_span(const void *p, const char *call, bool *boot)
+{
+	return gm_check_span(arena_span_of((uintptr_t)p), p, call, boot);
+}
+
+static NOINLINE void gm_free_slow_other(void *p, const char *call, mspan_t *s);
+
 void gm_free_slow(void *p, const char *call)
+{
+	if (UNLIKELY(gm_degraded))
+		return; /* the old heap may be inconsistent: leak */
+	/* The common case first: the start of a large block in use (the checks
+	 * of gm_checked_span for one), kept in the thread's large cache or
+	 * given back to the heap.  NULL (no arena at 0) and everything else
+	 * goes on to gm_free_slow_other. */
+	mspan_t *s = arena_span_of((uintptr_t)p);
+	if (LIKELY(s != NULL) && mspan_is_large(s) && (uintptr_t)p == s->base &&
+	    atomic_load_explicit(&s->state, memory_order_relaxed) == SPAN_INUSE) {
+		mcache_large_free(mcache_tls, s);
+		return;
+	}
+	gm_free_slow_other(p, call, s);
+}
+
+/* gm_free_slow's other cases: NULL, a bad pointer, a small block the
+ * fast path did not take (another thread's span, or the owner's with the
+ * block's bit set: a double free).  s: arena_span_of(p). */
+static NOINLINE void gm_free_slow_other(void *p, const char *call, mspan_t *s)
 {
 	if (p == NULL)
 		return; /* free(NULL): the fast path sends it here (no arena at 0) */
-	if (UNLIKELY(gm_degraded))
-		return; /* the old heap may be inconsistent: leak */
 	bool boot;
-	mspan_t *s = gm_checked_span(p, call, &boot);
+	s = gm_check_span(s, p, call, &boot);
 	if (s == NULL)
 		return;
 	mcache_t *c = mcache_tls;
 	if (mspan_is_large(s)) {
-		if (c->live && mcache_large_put(c, s))
-			return;
-		mheap_free_span(c, s);
+		/* not reached with a valid block (gm_free_slow took it), kept
+		 * so this function stands on its own */
+		mcache_large_free(c, s);
 		return;
 	}
 	uintptr_t off = (uintptr_t)p - s->base;

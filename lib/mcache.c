@@ -562,12 +562,16 @@ mspan_t *mcache_large_take(mcache_t *c, size_t npages)
 		return NULL;
 	mspan_t *found = NULL;
 	mcache_idle_lock(c);
-	for (unsigned i = c->nlarge; i-- > 0;) {
+	unsigned n = c->nlarge;
+	/* the newest first: taking it moves nothing (a loop that frees and
+	 * allocates one size takes the block from large[n - 1] every time) */
+	for (unsigned i = n; i-- > 0;) {
 		mspan_t *s = c->large[i];
 		if (s->npages >= npages && s->npages - npages <= npages / 8) {
 			/* keep large[] oldest first: put evicts large[0] */
-			memmove(&c->large[i], &c->large[i + 1],
-			        (--c->nlarge - i) * sizeof c->large[0]);
+			if (UNLIKELY(i != n - 1))
+				memmove(&c->large[i], &c->large[i + 1], (n - 1 - i) * sizeof c->large[0]);
+			c->nlarge = n - 1;
 			c->large_bytes -= s->npages << GM_PAGE_SHIFT;
 			s->needzero = 1;
 			atomic_store_explicit(&s->state, SPAN_INUSE, memory_order_relaxed);
@@ -579,13 +583,11 @@ mspan_t *mcache_large_take(mcache_t *c, size_t npages)
 	return found;
 }
 
-bool mcache_large_put(mcache_t *c, mspan_t *s)
+/* mcache_large_put's rare case, out of line (its loop and call would make
+ * the common case save registers): give back the oldest blocks until one
+ * of `bytes` fits in large[].  Under idle_lock. */
+static NOINLINE void mcache_large_evict(mcache_t *c, size_t bytes)
 {
-	size_t bytes = s->npages << GM_PAGE_SHIFT;
-	if (!c->live || bytes > MCACHE_LARGE_MAX_BYTES / 2)
-		return false;
-	mcache_note_use(c);
-	mcache_idle_lock(c);
 	while (c->nlarge > 0 && (c->nlarge == MCACHE_LARGE_SLOTS ||
 	                         c->large_bytes + bytes > MCACHE_LARGE_MAX_BYTES)) {
 		mspan_t *old = c->large[0]; /* the oldest */
@@ -593,8 +595,23 @@ bool mcache_large_put(mcache_t *c, mspan_t *s)
 		c->large_bytes -= old->npages << GM_PAGE_SHIFT;
 		mheap_free_span(c, old);
 	}
+}
+
+bool mcache_large_put(mcache_t *c, mspan_t *s)
+{
+	size_t bytes = s->npages << GM_PAGE_SHIFT;
+	if (!c->live || bytes > MCACHE_LARGE_MAX_BYTES / 2)
+		return false;
+	mcache_note_use(c);
+	mcache_idle_lock(c);
+	unsigned n = c->nlarge;
+	if (UNLIKELY(n == MCACHE_LARGE_SLOTS || c->large_bytes + bytes > MCACHE_LARGE_MAX_BYTES)) {
+		mcache_large_evict(c, bytes);
+		n = c->nlarge;
+	}
 	atomic_store_explicit(&s->state, SPAN_CACHED, memory_order_relaxed);
-	c->large[c->nlarge++] = s;
+	c->large[n] = s;
+	c->nlarge = n + 1;
 	c->large_bytes += bytes;
 	mcache_idle_unlock(c);
 	scavenge_wake(); /* it may be parked with nothing else to watch */

@@ -215,7 +215,13 @@ void mcache_release_kept(mcache_t *c);
 mcache_t *mcache_get(void);
 /* Large-block cache of the thread (lock-free reuse). */
 mspan_t *mcache_large_take(mcache_t *c, size_t npages);
-bool mcache_large_put(mcache_t *c, mspan_t *s);
+bool mcache_large_put(mcache_t *c, mspan_t *s); /* false: not kept */
+/* Free a large block in use: into the cache, else back to mheap. */
+static inline void mcache_large_free(mcache_t *c, mspan_t *s)
+{
+	if (!mcache_large_put(c, s))
+		mheap_free_span(c, s);
+}
 /* Scavenger: give back the page cache, the large blocks and the owned
  * spans with no live object of every thread cache that has been idle for
  * idle_ns; returns true while some cache may still hold such memory (the

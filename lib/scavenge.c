@@ -141,7 +141,7 @@ _Atomic bool scavenge_started;
 static gm_mutex_t scav_lock = GM_MUTEX_INIT(LOCKRANK_SCAVENGE);
 static scav_plan_t scav_plan;           /* under scav_lock */
 static size_t scav_limit;               /* bytes; 0 = none */
-static _Atomic uint32_t scav_parked;    /* futex word: 1 while parked */
+_Atomic uint32_t scav_parked;           /* futex word: 1 while parked */
 static uint64_t scav_last_tick;         /* inline mode; under scav_lock */
 
 static size_t scav_retained(void)
@@ -259,12 +259,10 @@ void scavenge_maybe_start_slow(void)
 	}
 }
 
-void scavenge_wake(void)
+void scavenge_wake_slow(void)
 {
-	if (UNLIKELY(atomic_load_explicit(&scav_parked, memory_order_relaxed))) {
-		atomic_store(&scav_parked, 0);
-		syscall(SYS_futex, &scav_parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-	}
+	atomic_store(&scav_parked, 0);
+	syscall(SYS_futex, &scav_parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 void scavenge_note_growth(void)

@@ -6,6 +6,7 @@
 #ifndef GM_SCAVENGE_H
 #define GM_SCAVENGE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,8 +53,15 @@ static ALWAYS_INLINE void scavenge_maybe_start(void)
 }
 /* The heap grew or pages were freed: wake a parked scavenger (cheap). */
 void scavenge_note_growth(void);
-/* Wake the background thread if it is parked (pages or caches to watch). */
-void scavenge_wake(void);
+/* Wake the background thread if it is parked (pages or caches to watch):
+ * one load when it is not. */
+extern _Atomic uint32_t scav_parked; /* futex word: 1 while parked */
+void scavenge_wake_slow(void);
+static ALWAYS_INLINE void scavenge_wake(void)
+{
+	if (UNLIKELY(atomic_load_explicit(&scav_parked, memory_order_relaxed)))
+		scavenge_wake_slow();
+}
 /* Before mapping `bytes` more: scavenge synchronously to stay under the
  * memory limit.  Call without mheap.lock. */
 void scavenge_for_limit(size_t bytes);
