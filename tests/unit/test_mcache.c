@@ -394,6 +394,58 @@ START_TEST(thread_exit_returns_everything)
 }
 END_TEST
 
+/* The large cache (mcache_large_put / mcache_large_take) through free and
+ * malloc: the block freed last comes back for its size (and a size within
+ * 1/8 below it), its state and large_bytes follow it, a second block evicts
+ * the first to the heap (MCACHE_LARGE_SLOTS is 1), a size it cannot serve
+ * leaves it there, and a block over MCACHE_LARGE_MAX_BYTES / 2 is not kept. */
+START_TEST(large_cache_put_take)
+{
+	gm_free(gm_alloc(16, 0)); /* initialise */
+	gm_opt.cache_idle_ms = 0; /* keep the real scavenger out of it */
+	mcache_t *c = mcache_tls;
+	mcache_release_large(c);
+	ck_assert_uint_eq(c->nlarge, 0);
+	ck_assert_uint_eq(c->large_bytes, 0);
+
+	void *a = gm_alloc(256 << 10, 0);
+	mspan_t *sa = arena_span_of((uintptr_t)a);
+	ck_assert_uint_eq(atomic_load(&sa->state), SPAN_INUSE);
+	gm_free(a);
+	ck_assert_uint_eq(c->nlarge, 1);
+	ck_assert_ptr_eq(c->large[0], sa);
+	ck_assert_uint_eq(c->large_bytes, sa->npages << GM_PAGE_SHIFT);
+	ck_assert_uint_eq(atomic_load(&sa->state), SPAN_CACHED);
+	/* a size it cannot serve (twice as big) leaves it there */
+	void *b = gm_alloc(512 << 10, 0);
+	ck_assert_uint_eq(c->nlarge, 1);
+	ck_assert_ptr_eq(c->large[0], sa);
+	/* freeing b evicts a (one slot): a goes back to the heap */
+	mspan_t *sb = arena_span_of((uintptr_t)b);
+	gm_free(b);
+	ck_assert_uint_eq(c->nlarge, 1);
+	ck_assert_ptr_eq(c->large[0], sb);
+	ck_assert_uint_eq(c->large_bytes, sb->npages << GM_PAGE_SHIFT);
+	ck_assert_uint_eq(atomic_load(&sb->state), SPAN_CACHED);
+	/* a size up to 1/8 below the block's takes it, and it reads as in use */
+	void *b2 = gm_alloc((512 << 10) - (48 << 10), 0);
+	ck_assert_ptr_eq(b2, b);
+	ck_assert_uint_eq(c->nlarge, 0);
+	ck_assert_uint_eq(c->large_bytes, 0);
+	ck_assert_uint_eq(atomic_load(&sb->state), SPAN_INUSE);
+	ck_assert_uint_ge(gm_usable_size(b2, "test"), (512 << 10) - (48 << 10));
+	gm_free(b2);
+	/* a block over half of MCACHE_LARGE_MAX_BYTES goes straight back */
+	void *h = gm_alloc(MCACHE_LARGE_MAX_BYTES / 2 + GM_PAGE_SIZE, 0);
+	mspan_t *sh = arena_span_of((uintptr_t)h);
+	gm_free(h);
+	ck_assert_ptr_ne(c->large[0], sh);
+	ck_assert_uint_eq(c->nlarge, 1);
+	mcache_release_large(c);
+	ck_assert_uint_eq(c->nlarge, 0);
+}
+END_TEST
+
 START_TEST(idle_flush_after_delay_only)
 {
 	gm_free(gm_alloc(16, 0));  /* initialise (sets the options) */
@@ -624,6 +676,7 @@ int main(void)
 	tcase_add_test_raise_signal(tc, double_free_small_span_aborts, SIGABRT);
 	tcase_add_test(tc, remote_frees_are_swept);
 	tcase_add_test(tc, thread_exit_returns_everything);
+	tcase_add_test(tc, large_cache_put_take);
 	tcase_add_test(tc, idle_flush_after_delay_only);
 	tcase_add_test(tc, idle_flush_takes_current_spans_but_the_last_class);
 	tcase_add_test(tc, kept_empty_spans_go_back_when_idle_or_trimmed);
