@@ -171,14 +171,20 @@ static void *bad_double_free_owner_then_remote(void)
 	return opp(p);
 }
 /* The start of the slot that would follow the last object of a span with
- * a tail (class 2688: 3 objects in 8 KiB, 128 bytes left over; the span is
- * one page, so its base is the block's page): an object start for the
- * division, not an object. */
+ * a tail (class 4864: 5 objects in 3 pages, 256 bytes left over): an object
+ * start for the division, not an object.  The span's base is its first
+ * block, the only one of the class on a page boundary (k * 4864 is a
+ * multiple of 8192 only for k a multiple of 32): at most 5 mallocs reach
+ * a new span's. */
 static void *bad_tail_slot(void)
 {
-	char *p = malloc(2600);
-	uintptr_t base = (uintptr_t)p & ~(uintptr_t)8191;
-	return opp((void *)(base + 3 * 2688));
+	char *p = NULL;
+	for (int i = 0; i < 6; i++) {
+		p = malloc(4800);
+		if (((uintptr_t)p & 8191) == 0)
+			break;
+	}
+	return opp((void *)((uintptr_t)p + 5 * 4864));
 }
 static void *bad_double_free_noscan(void)
 {

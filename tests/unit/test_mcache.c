@@ -148,43 +148,48 @@ START_TEST(free_guess_only_own_current_span)
 }
 END_TEST
 
+/* A class of few objects per span: 5376 B, 3 in 16 KiB (Go's span; the
+ * classes up to 4 KiB hold at least 8 since 2026-11-27). */
+#define FEW_SIZE 5376
+
 START_TEST(pair_reuses_slot_small_spans)
 {
-	/* 4096-byte class: 2 objects per span; a freed block is the next
-	 * malloc's (the free map's bit, set by the free, taken by the malloc) */
-	void *a = gm_alloc(4096, 0);
-	void *b = gm_alloc(4096, 0);
+	/* a freed block is the next malloc's (the free map's bit, set by the
+	 * free, taken by the malloc) */
+	ck_assert_uint_eq(sizeclass_nobjs[sizeclass_of(FEW_SIZE)], 3);
+	void *a = gm_alloc(FEW_SIZE, 0);
+	void *b = gm_alloc(FEW_SIZE, 0);
 	gm_free(b);
-	void *c = gm_alloc(4096, 0);
+	void *c = gm_alloc(FEW_SIZE, 0);
 	ck_assert_ptr_eq(c, b);
 	/* the freed slot is free for the heap walk and the stats */
 	gm_free(c);
 	stats_snapshot_t st;
 	stats_snapshot(&st);
-	ck_assert_uint_eq(st.cls[sizeclass_of(4096)].nobjs_inuse, 1);
+	ck_assert_uint_eq(st.cls[sizeclass_of(FEW_SIZE)].nobjs_inuse, 1);
 	gm_free(a);
 }
 END_TEST
 
-/* A class of few objects per span (4096 B: 2) whose full list is long:
+/* A class of few objects per span (FEW_SIZE: 3) whose full list is long:
  * the refill looks at only MCACHE_FULL_BUDGET spans of it, so a span
  * retired onto such a list becomes a refill candidate at its first owner
  * free, and the next malloc of the class gets that block back.  A span
  * retired while the list was short waits for half of it (pareto's peak
  * RSS; docs/design.md "When an owned full span is swept again"). */
-static bool alloc_4096(void **blk, int n)
+static bool alloc_few(void **blk, int n)
 {
 	for (int i = 0; i < n; i++)
-		if ((blk[i] = gm_alloc(4096, 0)) == NULL)
+		if ((blk[i] = gm_alloc(FEW_SIZE, 0)) == NULL)
 			return false;
 	return true;
 }
 
-/* Fill n blocks of 4096 B and free blk[k], whose span *s must be on the
+/* Fill n blocks of FEW_SIZE and free blk[k], whose span *s must be on the
  * full list before the free; NULL, or what went wrong. */
 static void *fill_and_free_one(void **blk, int n, int k, mspan_t **s)
 {
-	if (!alloc_4096(blk, n))
+	if (!alloc_few(blk, n))
 		return "malloc failed";
 	*s = arena_span_of((uintptr_t)blk[k]);
 	if ((*s)->list != SPAN_LIST_CACHE_FULL)
@@ -204,7 +209,7 @@ static void *few_object_full_list(void *arg)
 		return err;
 	if (late->list != SPAN_LIST_CACHE_PARTIAL)
 		return "the first free did not make the span a refill candidate";
-	void *again = gm_alloc(4096, 0);
+	void *again = gm_alloc(FEW_SIZE, 0);
 	if (again != blk[100])
 		return "the next malloc did not reuse the freed block";
 	for (int i = 0; i < N; i++)
@@ -215,7 +220,7 @@ static void *few_object_full_list(void *arg)
 static void *few_object_short_list(void *arg)
 {
 	(void)arg;
-	enum { N = 12 }; /* 6 spans: a short full list */
+	enum { N = 12 }; /* 4 spans: a short full list */
 	void *blk[N];
 	mspan_t *s;
 	void *err = fill_and_free_one(blk, N, 2, &s);
@@ -483,13 +488,13 @@ END_TEST
  * of the program cannot use: a thread that goes idle gives them back at the
  * idle flush, malloc_trim gives back the calling thread's, and a thread
  * that exits gives back everything (thread_exit_returns_everything). */
-enum { KEPT_N = 2 * (MCACHE_EMPTY_KEEP_BYTES / 8192 + 8) };
+enum { KEPT_N = MCACHE_EMPTY_KEEP_BYTES / 8192 + 8 };
 static void *kept_blocks[KEPT_N];
 
 static void make_kept_spans(mcache_t **cp)
 {
 	for (int i = 0; i < KEPT_N; i++)
-		kept_blocks[i] = gm_alloc(4096, 0); /* 2 per 8 KiB span */
+		kept_blocks[i] = gm_alloc(8192, 0); /* 1 per 8 KiB span */
 	for (int i = 0; i < KEPT_N; i++)
 		gm_free(kept_blocks[i]);
 	*cp = mcache_tls;
@@ -501,7 +506,8 @@ START_TEST(kept_empty_spans_go_back_when_idle_or_trimmed)
 	gm_opt.cache_idle_ms = 0; /* keep the real scavenger out of it */
 	mcache_t *c;
 	make_kept_spans(&c);
-	spanclass_t spc = spanclass_make(sizeclass_of(4096), 0);
+	spanclass_t spc = spanclass_make(sizeclass_of(8192), 0);
+	ck_assert_uint_eq(sizeclass_npages[sizeclass_of(8192)], 1);
 	ck_assert_uint_eq(c->empty_bytes, MCACHE_EMPTY_KEEP_BYTES);
 	ck_assert_uint_ge(c->partial[spc].n, MCACHE_EMPTY_KEEP_BYTES / 8192);
 	size_t inuse = atomic_load(&mheap.pages_inuse);

@@ -283,15 +283,17 @@ START_TEST(cache_returns_empty_spans)
 {
 	mcache_t *c = mcache_get();
 	ck_assert_ptr_nonnull(c);
-	spanclass_t spc = spanclass_make(44, 0); /* 4096 B, 2 per span */
-	enum { KEEP = MCACHE_EMPTY_KEEP_BYTES / 8192, N = 2 * (KEEP + 32) };
+	spanclass_t spc = spanclass_make(51, 0); /* 8192 B, 1 per 8 KiB span */
+	ck_assert_uint_eq(sizeclass_size[51], 8192);
+	ck_assert_uint_eq(sizeclass_npages[51], 1);
+	enum { KEEP = MCACHE_EMPTY_KEEP_BYTES / 8192, N = KEEP + 32 };
 	static void *p[N];
 	for (int i = 0; i < N; i++) {
 		p[i] = mcache_alloc_fast(c, spc);
 		if (p[i] == NULL)
 			p[i] = mcache_refill_alloc(c, spc);
 		ck_assert_ptr_nonnull(p[i]);
-		memset(p[i], i, 4096);
+		memset(p[i], i, 8192);
 	}
 	size_t inuse = atomic_load(&mheap.pages_inuse);
 	ck_assert_uint_ge(c->full[spc].n, KEEP + 30);
@@ -306,7 +308,7 @@ START_TEST(cache_returns_empty_spans)
 	size_t kept = atomic_load(&mheap.pages_inuse);
 	ck_assert_uint_le(kept, inuse - 30);
 	/* the kept spans serve the class again without the page heap */
-	for (int i = 0; i < 2 * KEEP; i++) {
+	for (int i = 0; i < KEEP; i++) {
 		p[i] = mcache_alloc_fast(c, spc);
 		if (p[i] == NULL)
 			p[i] = mcache_refill_alloc(c, spc);
@@ -314,7 +316,7 @@ START_TEST(cache_returns_empty_spans)
 	}
 	ck_assert_uint_eq(atomic_load(&mheap.pages_inuse), kept);
 	ck_assert_uint_le(c->empty_bytes, 8192); /* the uncounted one may go first */
-	for (int i = 0; i < 2 * KEEP; i++)
+	for (int i = 0; i < KEEP; i++)
 		ck_assert_int_eq(owner_free(c, p[i]), FREE_DONE);
 	ck_assert_uint_eq(c->empty_bytes, (size_t)KEEP * 8192);
 	/* malloc_trim's release: only the class's one empty span stays */

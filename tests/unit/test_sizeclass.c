@@ -56,19 +56,27 @@ static void setup(void)
 
 /* Go's table, with one deliberate difference (docs/design.md, "Spans of at
  * least 24 objects"): a class of at most 1280 bytes whose Go span holds
- * fewer than 24 objects has the fewest pages that hold 24.  Every other
- * class has Go's pages; every class has Go's size. */
+ * fewer than 24 objects has the fewest pages that hold 24, and one of
+ * 1281..4096 bytes whose Go span holds fewer than 8 the fewest pages that
+ * hold 8.  Every other class has Go's pages; every class has Go's size. */
+static unsigned min_objects(unsigned size)
+{
+	return size <= 1280 ? 24 : size <= 4096 ? 8 : 0;
+}
+
 START_TEST(table_matches_go)
 {
-	unsigned changed = 0;
+	unsigned changed = 0, changed_mid = 0;
 	for (int c = 0; c < nrows; c++) {
 		ck_assert_uint_eq(rows[c].cls, (unsigned)c);
 		ck_assert_uint_eq(sizeclass_size[c], rows[c].size);
-		if (c > 0 && rows[c].size <= 1280 && rows[c].objs < 24) {
-			ck_assert_uint_ge(sizeclass_nobjs[c], 24);
-			ck_assert_uint_lt((sizeclass_npages[c] - 1u) * 8192u / rows[c].size, 24);
+		unsigned want = min_objects(rows[c].size);
+		if (c > 0 && rows[c].objs < want) {
+			ck_assert_uint_ge(sizeclass_nobjs[c], want);
+			ck_assert_uint_lt((sizeclass_npages[c] - 1u) * 8192u / rows[c].size, want);
 			ck_assert_uint_gt(sizeclass_npages[c], rows[c].pages);
 			changed++;
+			changed_mid += rows[c].size > 1280;
 		} else {
 			ck_assert_uint_eq(sizeclass_npages[c], rows[c].pages);
 			ck_assert_uint_eq(sizeclass_nobjs[c], rows[c].objs);
@@ -83,7 +91,10 @@ START_TEST(table_matches_go)
 			                  sizeclass_npages[c] * 8192u);
 		}
 	}
-	ck_assert_uint_eq(changed, 14); /* 352, 384, 416, 448, 480, 512, 576 .. 1280 */
+	/* 352, 384, 416, 448, 480, 512, 576 .. 1280; then 1536, 2048, 2304,
+	 * 2688, 3200, 3456, 4096 (1408, 1792 and 3072 hold 8 or more in Go) */
+	ck_assert_uint_eq(changed, 21);
+	ck_assert_uint_eq(changed_mid, 7);
 }
 END_TEST
 
