@@ -18,7 +18,10 @@
  * collector every span that runs out costs a refill and a sweep, and a span
  * of few objects that came back a fraction freed gives few of them: larson
  * (8..1000-byte blocks) refilled once every 5.5 mallocs with Go's spans,
- * three quarters of the refills in these classes.  The sizes, and every
+ * three quarters of the refills in these classes.  Likewise a class of
+ * 1281..4096 bytes whose Go span holds fewer than 8 (1536..4096 B: 2 to 7)
+ * gets the fewest pages that hold 8: a batch of 4 KiB blocks took a span
+ * from the heap and gave it back every 2 blocks.  The sizes, and every
  * other class, are Go's.
  *
  * The deliberate difference in the size mapping (DESIGN.md, "Alignment"): Go's class
