@@ -115,16 +115,17 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 	 * The empty cache's slots (mcache_empty_span, small_bytes 0) never
 	 * match. */
 	mspan_t *s = c->alloc[atomic_load_explicit(&c->alloc_spc, memory_order_relaxed)];
-	if (UNLIKELY((uintptr_t)p - s->base >= s->small_bytes)) {
-		s = arena_span_of((uintptr_t)p);
-		if (UNLIKELY(s == NULL ||
-		             atomic_load_explicit(&s->owner, memory_order_relaxed) != c))
-			return FREE_SLOW;
-	} else if (p == c->last_p) {
-		/* the block the malloc fast path handed out last: in s (the
-		 * current span of its class, alloc_spc, as it was then: a
-		 * refill forgets last_p), bit last_bit of word cache_word; a
-		 * set bit there is a double free */
+	bool in_cur = (uintptr_t)p - s->base < s->small_bytes;
+	/* The block the malloc fast path handed out last: in s (the current
+	 * span of its class, alloc_spc, as it was then: a refill forgets
+	 * last_p), bit last_bit of word cache_word; a set bit there is a
+	 * double free.  Tested first and laid out as the fall-through, so a
+	 * malloc/free pair's free takes no branch: two taken branches (to
+	 * this path and back to the shared `ret`) cost the pair rows 5-17%
+	 * (docs/design.md, "The pair's free takes no branch").  A free of
+	 * any other block leaves at the first compare, and its range test
+	 * falls through into the indexed free below when p is in s. */
+	if (LIKELY(p == c->last_p) && LIKELY(in_cur)) {
 		uint64_t cw = s->cache_word;
 		unsigned long long fword = s->bits[cw];
 		uint64_t bit = c->last_bit;
@@ -132,6 +133,12 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 			return FREE_SLOW;
 		mcache_free_mark(s, cw, fword | bit);
 		return FREE_DONE;
+	}
+	if (UNLIKELY(!in_cur)) {
+		s = arena_span_of((uintptr_t)p);
+		if (UNLIKELY(s == NULL ||
+		             atomic_load_explicit(&s->owner, memory_order_relaxed) != c))
+			return FREE_SLOW;
 	}
 	/* p must be the start of an object that exists (one compare on the
 	 * product that gives the index: sizeclass_objlimit; a large span's
