@@ -120,11 +120,13 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 	 * span of its class, alloc_spc, as it was then: a refill forgets
 	 * last_p), bit last_bit of word cache_word; a set bit there is a
 	 * double free.  Tested first and laid out as the fall-through, so a
-	 * malloc/free pair's free takes no branch: two taken branches (to
-	 * this path and back to the shared `ret`) cost the pair rows 5-17%
-	 * (docs/design.md, "The pair's free takes no branch").  A free of
-	 * any other block leaves at the first compare, and its range test
-	 * falls through into the indexed free below when p is in s. */
+	 * malloc/free pair's free takes no branch (it took two: to this path
+	 * and back to the shared `ret`).  Any other block leaves at the
+	 * first compare; LIKELY(!in_cur) below makes a block of another span
+	 * (most frees in real programs) fall through the arena lookup into
+	 * the indexed free: two taken branches in all, as before, while
+	 * another block of s now takes three (it took none) (docs/design.md,
+	 * "The pair's free takes no branch"). */
 	if (LIKELY(p == c->last_p) && LIKELY(in_cur)) {
 		uint64_t cw = s->cache_word;
 		unsigned long long fword = s->bits[cw];
@@ -134,7 +136,7 @@ static ALWAYS_INLINE int mcache_free_fast(mcache_t *c, void *p)
 		mcache_free_mark(s, cw, fword | bit);
 		return FREE_DONE;
 	}
-	if (UNLIKELY(!in_cur)) {
+	if (LIKELY(!in_cur)) { /* only a layout hint: see above */
 		s = arena_span_of((uintptr_t)p);
 		if (UNLIKELY(s == NULL ||
 		             atomic_load_explicit(&s->owner, memory_order_relaxed) != c))
