@@ -573,7 +573,14 @@ void *gm_calloc(size_t nmemb, size_t size, int noscan)
 			memset(p, 0, total);
 		return p;
 	}
-	p = gm_alloc_slow(total, noscan);
+	return gm_calloc_small_slow(total, noscan);
+}
+
+/* calloc of a small block that malloc's fast path could not give (a refill,
+ * or a cache not made yet). */
+void *gm_calloc_small_slow(size_t total, int noscan)
+{
+	void *p = gm_alloc_slow(total, noscan);
 	if (p == NULL || gm_is_boot(p) || UNLIKELY(gm_degraded))
 		return p; /* boot and degraded memory is never reused: zero */
 	mspan_t *s = arena_span_of((uintptr_t)p);

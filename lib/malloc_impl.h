@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "compiler.h"
 #include "mcache_inline.h"
@@ -48,6 +49,31 @@ static ALWAYS_INLINE void *gm_alloc(size_t size, int noscan)
 	 * Go's exact table, which sizeclass_init rounds up for min_align 16
 	 * (a 24-byte class would give 8-aligned blocks) */
 	return gm_alloc_slow(size, noscan);
+}
+
+void *gm_calloc(size_t nmemb, size_t size, int noscan);
+void *gm_calloc_small_slow(size_t total, int noscan);
+
+/* calloc: a small block from malloc's fast path, cleared only when its
+ * span has had a free since it was fresh (needzero, on the line the fast
+ * path just read), with memset as a tail call (it returns the block).
+ * An overflow, a large block and everything the fast path cannot do go to
+ * gm_calloc, which checks again; a refill to gm_calloc_small_slow. */
+static ALWAYS_INLINE void *gm_calloc_fast(size_t nmemb, size_t size, int noscan)
+{
+	size_t total;
+	if (UNLIKELY(__builtin_mul_overflow(nmemb, size, &total) ||
+	             total > GM_MAX_SMALL_SIZE))
+		return gm_calloc(nmemb, size, noscan);
+	unsigned sc = LIKELY(total <= GM_SMALL_SIZE_MAX) ? sizeclass_of_upto1k(total)
+	                                                  : sizeclass_of(total);
+	mspan_t *cur;
+	void *p = mcache_alloc_fast_from(mcache_tls, spanclass_make(sc, noscan), &cur);
+	if (UNLIKELY(p == NULL))
+		return gm_calloc_small_slow(total, noscan);
+	if (LIKELY(cur->needzero)) /* any span that has had a free */
+		return memset(p, 0, total);
+	return p;
 }
 
 /* aligned_alloc, memalign and posix_memalign of a small block with a
@@ -96,7 +122,6 @@ static ALWAYS_INLINE void gm_free(void *p)
 	gm_free_as(p, "free");
 }
 
-void *gm_calloc(size_t nmemb, size_t size, int noscan);
 void *gm_realloc(void *p, size_t size);
 void *gm_reallocarray(void *p, size_t nmemb, size_t size);
 /* Aligned allocation: align a power of two (checked by callers). */

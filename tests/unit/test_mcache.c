@@ -298,7 +298,9 @@ END_TEST
 
 /* calloc of a slot the free map hands out again: a fresh span's slots are
  * zero (needzero 0), a freed one is not, so the first free of a current
- * span sets needzero (mcache_set_trigger, mcache_free_event). */
+ * span sets needzero (mcache_set_trigger, mcache_free_event).  The second
+ * calloc is calloc()'s inline path (gm_calloc_fast), the first the
+ * out-of-line one. */
 static void *calloc_reuse(void *arg)
 {
 	(void)arg;
@@ -310,7 +312,7 @@ static void *calloc_reuse(void *arg)
 	gm_free(a);
 	if (!s->needzero)
 		return "first free of a fresh current span did not set needzero";
-	unsigned char *b = gm_calloc(1, 96, 0);
+	unsigned char *b = gm_calloc_fast(1, 96, 0);
 	if (b != a)
 		return "freed slot not handed out again";
 	for (int i = 0; i < 96; i++)
