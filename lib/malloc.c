@@ -562,18 +562,7 @@ void *gm_calloc(size_t nmemb, size_t size, int noscan)
 			scavenge_maybe_start();
 		return p;
 	}
-	spanclass_t spc = spanclass_make(sizeclass_of(total), noscan);
-	mcache_t *c = mcache_tls;
-	mspan_t *cur;
-	void *p = mcache_alloc_fast_from(c, spc, &cur);
-	if (LIKELY(p != NULL)) {
-		/* fast path: the block came from the current span, whose
-		 * needzero sits on the line malloc just read */
-		if (cur->needzero)
-			memset(p, 0, total);
-		return p;
-	}
-	return gm_calloc_small_slow(total, noscan);
+	return gm_calloc_small(total, noscan);
 }
 
 /* calloc of a small block that malloc's fast path could not give (a refill,

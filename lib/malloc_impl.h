@@ -54,17 +54,13 @@ static ALWAYS_INLINE void *gm_alloc(size_t size, int noscan)
 void *gm_calloc(size_t nmemb, size_t size, int noscan);
 void *gm_calloc_small_slow(size_t total, int noscan);
 
-/* calloc: a small block from malloc's fast path, cleared only when its
- * span has had a free since it was fresh (needzero, on the line the fast
- * path just read), with memset as a tail call (it returns the block).
- * An overflow, a large block and everything the fast path cannot do go to
- * gm_calloc, which checks again; a refill to gm_calloc_small_slow. */
-static ALWAYS_INLINE void *gm_calloc_fast(size_t nmemb, size_t size, int noscan)
+/* calloc of a small block (total <= GM_MAX_SMALL_SIZE): malloc's class
+ * lookup and fast path, the block cleared only when its span has had a
+ * free since it was fresh (needzero, on the line the fast path just read),
+ * with memset as a tail call (it returns the block); a refill goes to
+ * gm_calloc_small_slow.  calloc's inline path and gm_calloc's small case. */
+static ALWAYS_INLINE void *gm_calloc_small(size_t total, int noscan)
 {
-	size_t total;
-	if (UNLIKELY(__builtin_mul_overflow(nmemb, size, &total) ||
-	             total > GM_MAX_SMALL_SIZE))
-		return gm_calloc(nmemb, size, noscan);
 	unsigned sc = LIKELY(total <= GM_SMALL_SIZE_MAX) ? sizeclass_of_upto1k(total)
 	                                                  : sizeclass_of(total);
 	mspan_t *cur;
@@ -74,6 +70,17 @@ static ALWAYS_INLINE void *gm_calloc_fast(size_t nmemb, size_t size, int noscan)
 	if (LIKELY(cur->needzero)) /* any span that has had a free */
 		return memset(p, 0, total);
 	return p;
+}
+
+/* calloc: a small block inline; an overflow and a large block go to
+ * gm_calloc, which checks again. */
+static ALWAYS_INLINE void *gm_calloc_fast(size_t nmemb, size_t size, int noscan)
+{
+	size_t total;
+	if (UNLIKELY(__builtin_mul_overflow(nmemb, size, &total) ||
+	             total > GM_MAX_SMALL_SIZE))
+		return gm_calloc(nmemb, size, noscan);
+	return gm_calloc_small(total, noscan);
 }
 
 /* aligned_alloc, memalign and posix_memalign of a small block with a
