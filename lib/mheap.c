@@ -215,6 +215,7 @@ static void mheap_init_span(mspan_t *s, uintptr_t base, size_t npages,
 	s->free_trigger = 0;
 	s->free_left = 0;
 	s->kept_empty = 0;
+	s->zero_probe = 0;
 	s->list = SPAN_LIST_NONE;
 	atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
 	if (sc == 0) {

@@ -74,6 +74,8 @@ typedef struct mspan {
 	uint16_t alloc_count;
 	uint16_t free_trigger;    /* owner: mspan_nfree_local value that calls it */
 	uint8_t kept_empty;      /* holder: an empty span counted in c->empty_bytes */
+	uint8_t zero_probe;      /* large, in use: calloc zeroed it with MADV_DONTNEED
+	                          * and its free reports how much was touched */
 	size_t npages;
 	_Atomic uint64_t *remote_bits; /* = mspan_remote_bits_at(s) */
 	struct mspan *next, *prev;    /* list links; holder only */

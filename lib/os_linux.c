@@ -1,9 +1,10 @@
 /*
- * os_linux.c -- the only file that calls mmap, munmap, madvise, mprotect and
- * prctl (Go's mem_linux.go).
+ * os_linux.c -- the only file that calls mmap, munmap, madvise, mincore,
+ * mprotect and prctl (Go's mem_linux.go).
  *
  * Callers: arena.c (heap arenas), fixalloc.c (metadata), pagealloc.c
- * (summary arrays and chunk bitmaps), scavenge.c (os_unused).  Nothing here
+ * (summary arrays and chunk bitmaps), scavenge.c (os_unused), malloc.c
+ * (os_zero and os_resident_pages: calloc of a large dirty block).  Nothing here
  * takes a lock or allocates: it must work during bootstrap, in a forked child
  * and inside signal handlers.
  *
@@ -24,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -31,6 +33,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
+#include "params.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -123,6 +126,32 @@ bool os_unused(void *p, size_t bytes)
 out:
 	errno = saved;
 	return zero;
+}
+
+bool os_zero(void *p, size_t bytes)
+{
+	int saved = errno;
+	bool ok = madvise(p, bytes, MADV_DONTNEED) == 0;
+	errno = saved;
+	return ok;
+}
+
+size_t os_resident_pages(void *p, size_t bytes, size_t stop_at)
+{
+	unsigned char vec[1024]; /* 4 MiB of OS pages per call */
+	size_t osp = GM_OS_PAGE_SIZE, n = 0;
+	int saved = errno;
+	for (size_t off = 0; off < bytes && n < stop_at; off += sizeof vec * osp) {
+		size_t len = bytes - off < sizeof vec * osp ? bytes - off : sizeof vec * osp;
+		if (mincore((char *)p + off, len, vec) != 0) {
+			n = SIZE_MAX;
+			break;
+		}
+		for (size_t i = 0; i < (len + osp - 1) / osp; i++)
+			n += vec[i] & 1;
+	}
+	errno = saved;
+	return n;
 }
 
 void os_used(void *p, size_t bytes)

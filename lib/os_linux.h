@@ -28,6 +28,13 @@ bool os_commit(void *p, size_t bytes);
  * Returns true if the pages now read as zero (MADV_DONTNEED), false if
  * they may keep old contents (MADV_FREE). */
 bool os_unused(void *p, size_t bytes);
+/* Make `bytes` at p read as zero (MADV_DONTNEED: the pages go back to the
+ * kernel and fault in as zero pages when touched); false if refused. */
+bool os_zero(void *p, size_t bytes);
+/* How many OS pages of [p, p + bytes) are resident (mincore), counting no
+ * further once stop_at is reached; SIZE_MAX if the kernel refuses.  A page
+ * swapped out counts as not resident: a guide, never a proof of zero. */
+size_t os_resident_pages(void *p, size_t bytes, size_t stop_at);
 /* The pages are about to be used again (hugepage hint). */
 void os_used(void *p, size_t bytes);
 /* Name an anonymous mapping ("gomalloc heap"); ignored where unsupported. */

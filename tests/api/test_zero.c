@@ -15,6 +15,9 @@
  *   recycled_cross   dirty large blocks become small spans and back
  *   scavenged_trim   free, malloc_trim(0), calloc (small and large)
  *   scavenged_part   free, gm_scavenge(some bytes): runs partly scavenged
+ *   lazy_large       large blocks used densely, sparsely, densely again:
+ *                    calloc's choice of memset or MADV_DONTNEED follows
+ *                    (mincore), and the bytes are zero either way
  * Every case runs twice, in a child re-executed with GOMALLOC_CONF unset
  * (MADV_DONTNEED) and with madvise:free.  MADV_FREE pages keep their old
  * contents until the kernel reclaims them, so gomalloc must not count them
@@ -30,11 +33,13 @@
 #include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -344,6 +349,116 @@ static void case_scavenged_part(void)
 	}
 }
 
+/* calloc of large dirty blocks used densely, then sparsely, then densely
+ * again.  gomalloc clears such a block with memset or, once it has seen
+ * the program touch few of a calloc'd block's pages, with MADV_DONTNEED
+ * (malloc.c, gm_zero_large); either way every byte must read zero.  A
+ * block cleared by MADV_DONTNEED is not resident right after calloc
+ * (mincore), which tells the two apart: the sparse phase must end up on
+ * MADV_DONTNEED (else the adaptive choice is dead) and the dense phase
+ * after it back on memset (else a dense program keeps paying a fault a
+ * page).  The sparse phase writes one byte every 128 KiB and checks those
+ * bytes (reading a page maps it, so the whole block is not read there). */
+static size_t resident_pages(void *p, size_t n)
+{
+	size_t pg = 4096, cnt = 0;
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(pg - 1);
+	size_t len = (uintptr_t)p + n - a, np = (len + pg - 1) / pg;
+	unsigned char *v = malloc(np);
+	if (v == NULL || mincore((void *)a, len, v) != 0) {
+		free(v);
+		return (size_t)-1;
+	}
+	for (size_t i = 0; i < np; i++)
+		cnt += v[i] & 1;
+	free(v);
+	return cnt;
+}
+
+#define SPARSE_STEP (128 * KiB)
+
+/* One phase of `iters` callocs of sz; returns how many of the last `tail`
+ * came back not resident (cleared with MADV_DONTNEED). */
+static int lazy_phase(size_t sz, int iters, int tail, bool sparse, const char *what)
+{
+	int lazy = 0;
+	for (int it = 0; it < iters; it++) {
+		unsigned char *p = calloc(1, sz);
+		if (p == NULL) {
+			printf("FAIL-REASON: %s: calloc(1, %zu) returned NULL\n", what, sz);
+			nfail++;
+			return 0;
+		}
+		size_t res = resident_pages(p, sz);
+		if (it >= iters - tail && res <= sz / 4096 / 16)
+			lazy++;
+		if (sparse) {
+			for (size_t off = 0; off < sz; off += SPARSE_STEP)
+				if (p[off] != 0) {
+					if (nfail < 8)
+						printf("FAIL-REASON: %s: calloc(1, %zu) = %p not zero at "
+						       "offset %zu\n", what, sz, (void *)p, off);
+					nfail++;
+				}
+			for (size_t off = 0; off < sz; off += SPARSE_STEP)
+				p[off] = DIRTY;
+		} else {
+			long off = first_nonzero(p, sz);
+			if (off >= 0) {
+				if (nfail < 8)
+					printf("FAIL-REASON: %s: calloc(1, %zu) = %p not zero at offset "
+					       "%ld\n", what, sz, (void *)p, off);
+				nfail++;
+			}
+			memset(p, DIRTY, sz);
+		}
+		free(p);
+	}
+	return lazy;
+}
+
+static void case_lazy_large(void)
+{
+	/* 1 MiB: the thread's large cache; 6 MiB: back to the page heap */
+	static const size_t sizes[] = { 1 * MiB, 6 * MiB };
+	for (size_t k = 0; k < 2; k++) {
+		size_t sz = sizes[k];
+		int d1 = lazy_phase(sz, 48, 16, false, "lazy_large/dense");
+		/* the probe period has grown to 64-128 calls by now (it doubles
+		 * with every dense verdict): 160 calls see a probe */
+		int sp = lazy_phase(sz, 160, 32, true, "lazy_large/sparse");
+		int d2 = lazy_phase(sz, 48, 32, false, "lazy_large/dense-again");
+		printf("%zu MiB: blocks not resident after calloc: dense %d/16, sparse %d/32, "
+		       "dense again %d/32\n", sz / MiB, d1, sp, d2);
+		/* dense: at most a probe in 16 (period >= 16 by then) */
+		if (d1 > 1 || sp < 30 || d2 > 2) {
+			printf("FAIL-REASON: %zu MiB: want dense <= 1, sparse >= 30, dense again "
+			       "<= 2 blocks not resident\n", sz / MiB);
+			nfail++;
+		}
+	}
+	/* a block cleared by MADV_DONTNEED, grown (in place or moved) by
+	 * realloc, keeps its bytes */
+	lazy_phase(MiB, 16, 0, true, "lazy_large/sparse2");
+	unsigned char *p = calloc(1, 1 * MiB);
+	if (p != NULL && resident_pages(p, MiB) > MiB / 4096 / 16) {
+		printf("FAIL-REASON: lazy_large/realloc: the calloc after a sparse phase "
+		       "is resident (%zu pages)\n", resident_pages(p, MiB));
+		nfail++;
+	}
+	if (p != NULL) {
+		p[0] = 1;
+		p[MiB - 1] = 2;
+		unsigned char *q = realloc(p, 3 * MiB);
+		unsigned char *r = q ? realloc(q, 20 * MiB) : NULL;
+		if (r == NULL || r[0] != 1 || r[MiB - 1] != 2 || r[MiB / 2] != 0) {
+			printf("FAIL-REASON: lazy_large/realloc: bytes lost\n");
+			nfail++;
+		}
+		free(r ? r : q);
+	}
+}
+
 /* ---- the child ---- */
 
 static int child_main(const char *name, const char *mode)
@@ -365,6 +480,8 @@ static int child_main(const char *name, const char *mode)
 		case_scavenged_trim(mode);
 	else if (strcmp(name, "scavenged_part") == 0)
 		case_scavenged_part();
+	else if (strcmp(name, "lazy_large") == 0)
+		case_lazy_large();
 	else {
 		printf("FAIL-REASON: unknown case %s\n", name);
 		return 1;
@@ -435,6 +552,18 @@ START_TEST(scavenged_part_madvfree)
 }
 END_TEST
 
+START_TEST(lazy_large_dontneed)
+{
+	expect_child_ok(NULL, "lazy_large");
+}
+END_TEST
+
+START_TEST(lazy_large_madvfree)
+{
+	expect_child_ok("madvise:free", "lazy_large");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "--child") == 0) {
@@ -455,6 +584,8 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, scavenged_trim_madvfree);
 	tcase_add_test(tc, scavenged_part_dontneed);
 	tcase_add_test(tc, scavenged_part_madvfree);
+	tcase_add_test(tc, lazy_large_dontneed);
+	tcase_add_test(tc, lazy_large_madvfree);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
