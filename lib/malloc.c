@@ -358,6 +358,9 @@ static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
 static void *gm_alloc_large_from(mcache_t *c, mspan_t *s, size_t size, size_t npages,
                                  int noscan, size_t align, bool zero)
 {
+	if (s == NULL && npages > (MCACHE_LARGE_MAX_BYTES / 2) >> GM_PAGE_SHIFT &&
+	    align <= GM_PAGE_SIZE)
+		s = mheap_huge_take(c, npages); /* a block the thread caches do not keep */
 	if (s == NULL) {
 		s = mheap_alloc_span(c, npages, spanclass_make(0, noscan), align);
 		if (s == NULL && c != NULL && c->live && c->nlarge > 0) {
@@ -457,6 +460,17 @@ static NOINLINE void *gm_alloc_slow_other(size_t size, int noscan)
 		}
 		/* (few values kept across the call above: the miss computes
 		 * the cache and the page count again) */
+		return gm_alloc_large_heap(size, noscan);
+	}
+	if (size > MCACHE_LARGE_MAX_BYTES / 2 && size <= (size_t)PTRDIFF_MAX - GM_PAGE_SIZE &&
+	    c->live && LIKELY(!gm_degraded)) {
+		/* a block the thread caches do not keep: the heap's huge slot */
+		mspan_t *s = mheap_huge_take(c, (size + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT);
+		if (s != NULL) {
+			s->spanclass = spanclass_make(0, noscan);
+			scavenge_maybe_start();
+			return (void *)s->base;
+		}
 		return gm_alloc_large_heap(size, noscan);
 	}
 	return gm_alloc_slow_rest(size, noscan);
@@ -766,6 +780,7 @@ int gm_malloc_trim(size_t pad)
 		mcache_release_pages(c);
 	}
 	mcentral_reclaim_all();
+	mheap_huge_flush();
 	return mheap_scavenge(0, false) > 0 ? 1 : 0;
 }
 

@@ -216,10 +216,15 @@ mcache_t *mcache_get(void);
 /* Large-block cache of the thread (lock-free reuse). */
 mspan_t *mcache_large_take(mcache_t *c, size_t npages);
 bool mcache_large_put(mcache_t *c, mspan_t *s); /* false: not kept */
-/* Free a large block in use: into the cache, else back to mheap. */
+/* Free a large block in use: into the cache; a block too big for it into
+ * the heap's huge slot; else back to mheap. */
 static inline void mcache_large_free(mcache_t *c, mspan_t *s)
 {
-	if (!mcache_large_put(c, s))
+	if (mcache_large_put(c, s))
+		return; /* (the common case first: its path as before the slot) */
+	if ((s->npages << GM_PAGE_SHIFT) > MCACHE_LARGE_MAX_BYTES / 2)
+		mheap_huge_put(c, s);
+	else
 		mheap_free_span(c, s);
 }
 /* Scavenger: give back the page cache, the large blocks and the owned

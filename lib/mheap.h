@@ -200,6 +200,20 @@ mspan_t *mheap_alloc_span(struct mcache *c, size_t npages, spanclass_t spc,
                           size_t align);
 /* Return a span's pages to the heap and its struct to the cache/heap. */
 void mheap_free_span(struct mcache *c, mspan_t *s);
+/* The huge slot (mheap.c): the large block freed last among those the
+ * thread caches do not keep (over MCACHE_LARGE_MAX_BYTES / 2), out of the
+ * page allocator until a malloc of its size takes it, a malloc of another
+ * size or the heap's growth gives it back, or it sat unused for a
+ * scavenger tick.  put: always keeps s (c may be NULL). */
+void mheap_huge_put(struct mcache *c, mspan_t *s);
+/* A block of npages (at most 1/8 more) from the slot, in use and
+ * needzero; NULL if none (a block of another size goes back to the heap). */
+mspan_t *mheap_huge_take(struct mcache *c, size_t npages);
+/* Give the slot's block back to the heap now; returns its pages. */
+size_t mheap_huge_flush(void);
+/* The scavenger's tick (under scav_lock): give it back if no put or take
+ * used the slot for idle_ns; true while a block stays in the slot. */
+bool mheap_huge_flush_idle(uint64_t now, uint64_t idle_ns);
 /* Try to resize a large span in place to npages; true on success. */
 bool mheap_resize_large(mspan_t *s, size_t npages);
 /* Before growing, sweep mcentral spans freed by other threads (Go's reclaim). */

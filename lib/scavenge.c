@@ -38,6 +38,8 @@
  * cache and cached large blocks of every thread cache whose slow paths
  * have not run for cache_idle_ms (default 2 s), so a thread that went
  * quiet does not pin memory; those pages then age like any free pages.
+ * The heap's huge slot (mheap_huge_flush_idle) likewise, after a tick
+ * (250 ms) without use.
  * The thread does not park while such a cache may still need flushing.
  *
  * Modes (option scavenger): background (a thread, started lazily after the
@@ -183,8 +185,13 @@ static bool scav_cache_pending;  /* under scav_lock */
 
 static uint64_t scav_tick(uint64_t now)
 {
-	if (gm_opt.cache_idle_ms != 0)
+	if (gm_opt.cache_idle_ms != 0) {
 		scav_cache_pending = mcache_flush_idle(now, gm_opt.cache_idle_ms * 1000000ull);
+		/* the heap's huge slot: after a tick unused (a loop that reuses
+		 * its block uses it all the time; a block bigger than 4 MiB
+		 * should not wait the thread caches' 2 s before it ages) */
+		scav_cache_pending |= mheap_huge_flush_idle(now, SCAV_TICK_NS);
+	}
 	size_t inuse = atomic_load_explicit(&mheap.pages_inuse, memory_order_relaxed);
 	size_t high = atomic_exchange_explicit(&mheap.inuse_peak, inuse, memory_order_relaxed);
 	if (high < inuse)

@@ -135,6 +135,13 @@ static void *bad_double_free_large(void)
 	free(p);
 	return opp(p);
 }
+/* over 4 MiB: the freed block waits in the heap's huge slot (SPAN_CACHED) */
+static void *bad_double_free_huge(void)
+{
+	void *p = malloc(16 << 20);
+	free(p);
+	return opp(p);
+}
 static void *remote_fn(void *arg)
 {
 	(void)arg;
@@ -224,6 +231,7 @@ static const bad_case_t cases[] = {
 	{ "one_past_large", bad_one_past_large, NULL },
 	{ "double_free_small", bad_double_free_small, "double free" },
 	{ "double_free_large", bad_double_free_large, "double free" },
+	{ "double_free_huge", bad_double_free_huge, "double free" },
 	{ "double_free_remote", bad_double_free_remote, "double free" },
 	{ "double_free_owner_then_remote", bad_double_free_owner_then_remote, "double free" },
 	{ "tail_slot", bad_tail_slot, "invalid pointer" },
@@ -469,13 +477,13 @@ static const char *free_cases[] = { "stack", "global", "static", "mmap", "glibc_
 	                            "interior_small", "interior_large", "interior_few",
 	                            "unaligned_small", "unaligned_large",
 	                            "one_past_small", "one_past_large",
-	                            "double_free_small", "double_free_large",
+	                            "double_free_small", "double_free_large", "double_free_huge",
 	                            "double_free_remote", "double_free_owner_then_remote",
 	                            "double_free_noscan", "double_free_aligned", "tail_slot" };
 static const char *other_cases[] = { "stack", "global", "mmap", "glibc_block", "interior_small",
 	                             "interior_large", "unaligned_small", "one_past_small",
 	                             "one_past_large", "double_free_small",
-	                             "double_free_large", "tail_slot" };
+	                             "double_free_large", "double_free_huge", "tail_slot" };
 #define NFREE (int)(sizeof free_cases / sizeof free_cases[0])
 #define NOTHER (int)(sizeof other_cases / sizeof other_cases[0])
 

@@ -32,6 +32,9 @@
  * new pages, and must release A's at once (no delay: scavenge_delay_ms is
  * a minute), RSS peaking near B + C; with retain_percent:300 (goal three
  * times in use) it must keep them, so the case can fail (growth_main).
+ * huge-idle / huge-trim: a touched 64 MiB block, freed, waits in the heap's
+ * huge slot; it must go back when idle (cache_idle_ms) or at malloc_trim
+ * (huge_main).
  * The live size is the sum of malloc_usable_size of the live blocks.
  *
  * Built twice: linked with libgomalloc (test_rss) and without it
@@ -518,6 +521,58 @@ static int growth_main(const char *mode)
 	return ok ? 0 : 1;
 }
 
+/* huge-idle: a touched 64 MiB block freed waits in the heap's huge slot
+ * (blocks over 4 MiB); unused for cache_idle_ms it must go back to the
+ * heap and then to the OS: RSS under baseline + 16 MiB within 8 s.
+ * huge-trim (scavenger:off): RSS stays up for 0.5 s, then malloc_trim(0)
+ * must release the slot's block at once. */
+static int huge_main(const char *mode)
+{
+	int trim = strcmp(mode, "huge-trim") == 0;
+	size_t base = rss_bytes(), n = 64 * MiB;
+	unsigned char *h = malloc(n);
+	if (h == NULL) {
+		printf("FAIL-REASON: malloc of 64 MiB failed\n");
+		return 1;
+	}
+	touch(h, n, 0x44);
+	size_t up = rss_bytes() - base;
+	free(h);
+	size_t want = 16 * MiB;
+	if (trim) {
+		usleep(500000);
+		size_t still = rss_bytes() - base;
+		int r = malloc_trim(0);
+		size_t after = rss_bytes() - base;
+		printf("mode %s: touched %.1f MiB, freed: %.1f MiB 0.5 s later, %.1f MiB after "
+		       "malloc_trim(0) = %d\n", mode, mib(up), mib(still), mib(after), r);
+		if (still < 48 * MiB) {
+			printf("FAIL-REASON: the block was released with the scavenger off "
+			       "(%.1f MiB over baseline): this case cannot see malloc_trim\n", mib(still));
+			return 1;
+		}
+		if (after > want) {
+			printf("FAIL-REASON: malloc_trim(0) left %.1f MiB over baseline (want <= "
+			       "%.1f)\n", mib(after), mib(want));
+			return 1;
+		}
+		return 0;
+	}
+	for (int i = 0; i < 80; i++) {
+		usleep(100000);
+		size_t r = rss_bytes() - base;
+		if (r <= want) {
+			printf("mode %s: touched %.1f MiB, freed: %.1f MiB over baseline after "
+			       "%.1f s\n", mode, mib(up), mib(r), (i + 1) / 10.0);
+			return 0;
+		}
+	}
+	printf("FAIL-REASON: the freed 64 MiB block stayed resident: %.1f MiB over "
+	       "baseline after 8 s (want <= %.1f)\n", mib(rss_bytes() - base), mib(want));
+	print_stats("after 8 s");
+	return 1;
+}
+
 static int child_main(const char *mode)
 {
 	alarm(40); /* a hang fails the case */
@@ -533,6 +588,8 @@ static int child_main(const char *mode)
 		return idle_current_main(mode);
 	if (strncmp(mode, "growth", 6) == 0)
 		return growth_main(mode);
+	if (strncmp(mode, "huge", 4) == 0)
+		return huge_main(mode);
 
 	blockset_t live_s, live_l, burst_s, burst_l;
 	if (!bs_init(&live_s, 1 << 16) || !bs_init(&live_l, 1 << 12) ||
@@ -706,6 +763,18 @@ START_TEST(free_pages_kept_at_growth_under_goal)
 }
 END_TEST
 
+START_TEST(huge_block_returns_when_idle)
+{
+	expect_child_ok(NULL, "huge-idle");
+}
+END_TEST
+
+START_TEST(huge_block_returns_at_trim)
+{
+	expect_child_ok("scavenger:off", "huge-trim");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "--child") == 0)
@@ -722,6 +791,8 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, idle_thread_current_spans_kept_when_off);
 	tcase_add_test(tc, free_pages_released_at_growth);
 	tcase_add_test(tc, free_pages_kept_at_growth_under_goal);
+	tcase_add_test(tc, huge_block_returns_when_idle);
+	tcase_add_test(tc, huge_block_returns_at_trim);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -29,7 +29,8 @@
  * test_single_thread: 1e6 operations on one thread, with the same pattern
  * checks and a sorted-interval overlap check every 1000 operations.
  *
- * Sizes: mostly 1..1024, some up to 32 KiB, a few large up to 4 MiB.
+ * Sizes: mostly 1..1024, some up to 32 KiB, a few large up to 4 MiB, and
+ * 1 in 16,000 from 4 to 12 MiB (blocks the heap's huge slot keeps).
  * Runs in a few seconds on 2 cores; alarm() turns a deadlock into a failure.
  */
 #define _GNU_SOURCE
@@ -82,6 +83,8 @@ static size_t pick_size(uint64_t *s)
 		return 1 + r % 1024;
 	if (k < 997)
 		return 1025 + r % (32 * KiB - 1024);
+	if (k == 999 && (r & 15) == 0) /* 1 in 16,000: over 4 MiB (the heap's huge slot) */
+		return 4 * MiB + 1 + (r >> 4) % (8 * MiB);
 	return 32 * KiB + 1 + r % (4 * MiB - 32 * KiB);
 }
 

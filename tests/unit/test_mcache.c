@@ -453,6 +453,61 @@ START_TEST(large_cache_put_take)
 }
 END_TEST
 
+/* The heap's huge slot (mheap_huge_put / take / flush): a block over
+ * MCACHE_LARGE_MAX_BYTES / 2 freed waits there, not in the thread cache,
+ * counted in pages_inuse and SPAN_CACHED; a malloc of its size (or up to
+ * 1/8 below) takes it back; a malloc of another size gives it to the heap;
+ * mheap_huge_flush gives it back at once, mheap_huge_flush_idle only after
+ * idle_ns without a put or take. */
+START_TEST(huge_slot_put_take_flush)
+{
+	gm_free(gm_alloc(16, 0)); /* initialise */
+	gm_opt.cache_idle_ms = 0; /* keep the real scavenger out of it */
+	mcache_t *c = mcache_tls;
+	mcache_release_large(c);
+	mheap_huge_flush();
+	const size_t big = (size_t)16 << 20, np = big >> GM_PAGE_SHIFT;
+
+	void *h = gm_alloc(big, 0);
+	mspan_t *sh = arena_span_of((uintptr_t)h);
+	size_t inuse = atomic_load(&mheap.pages_inuse);
+	gm_free(h);
+	ck_assert_uint_eq(c->nlarge, 0);
+	ck_assert_uint_eq(atomic_load(&sh->state), SPAN_CACHED);
+	ck_assert_uint_eq(atomic_load(&mheap.pages_inuse), inuse);
+	/* a size up to 1/8 below takes it, and it reads as in use */
+	void *h2 = gm_alloc(big - ((size_t)1 << 20), 0);
+	ck_assert_ptr_eq(h2, h);
+	ck_assert_uint_eq(atomic_load(&sh->state), SPAN_INUSE);
+	ck_assert_uint_ge(gm_usable_size(h2, "test"), big);
+	gm_free(h2);
+	/* another size gives it back to the heap */
+	void *o = gm_alloc(big / 2, 0);
+	ck_assert_uint_eq(mheap_huge_flush(), 0);
+	ck_assert_uint_eq(atomic_load(&mheap.pages_inuse), inuse - np + np / 2);
+	gm_free(o); /* now o waits in the slot */
+	ck_assert_uint_eq(mheap_huge_flush(), np / 2);
+	ck_assert_uint_eq(atomic_load(&mheap.pages_inuse), inuse - np);
+	ck_assert_uint_eq(mheap_huge_flush(), 0);
+
+	/* the idle flush: kept while used, given back idle_ns after the last use */
+	gm_free(gm_alloc(big, 0));
+	uint64_t t = 1000 * MS;
+	ck_assert(mheap_huge_flush_idle(t, 100 * MS));            /* used: kept */
+	ck_assert(mheap_huge_flush_idle(t + 50 * MS, 100 * MS));  /* not idle long enough */
+	ck_assert(!mheap_huge_flush_idle(t + 150 * MS, 100 * MS)); /* given back */
+	ck_assert_uint_eq(mheap_huge_flush(), 0);
+	ck_assert(!mheap_huge_flush_idle(t + 200 * MS, 100 * MS)); /* nothing there */
+	gm_free(gm_alloc(big, 0));
+	ck_assert(mheap_huge_flush_idle(t + 300 * MS, 100 * MS));
+	gm_free(gm_alloc(big, 0)); /* a take and a put: used again */
+	ck_assert(mheap_huge_flush_idle(t + 380 * MS, 100 * MS)); /* the wait restarts */
+	ck_assert(mheap_huge_flush_idle(t + 470 * MS, 100 * MS));
+	ck_assert(!mheap_huge_flush_idle(t + 490 * MS, 100 * MS));
+	ck_assert_uint_eq(atomic_load(&mheap.pages_inuse), inuse - np);
+}
+END_TEST
+
 START_TEST(idle_flush_after_delay_only)
 {
 	gm_free(gm_alloc(16, 0));  /* initialise (sets the options) */
@@ -685,6 +740,7 @@ int main(void)
 	tcase_add_test(tc, remote_frees_are_swept);
 	tcase_add_test(tc, thread_exit_returns_everything);
 	tcase_add_test(tc, large_cache_put_take);
+	tcase_add_test(tc, huge_slot_put_take_flush);
 	tcase_add_test(tc, idle_flush_after_delay_only);
 	tcase_add_test(tc, idle_flush_takes_current_spans_but_the_last_class);
 	tcase_add_test(tc, kept_empty_spans_go_back_when_idle_or_trimmed);
