@@ -40,6 +40,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -578,6 +579,112 @@ static void *trimmer_main(void *arg)
 	return NULL;
 }
 
+/* test_huge_threads: HUGE_THREADS threads malloc and calloc blocks of
+ * 4-9 MiB (the heap's huge slot: one block for the process, taken and
+ * given back with atomic exchanges; calloc of such blocks clears with
+ * memset or MADV_DONTNEED, malloc.c gm_zero_large), write a tag every
+ * 64 KiB, hand every third block to the next thread through a one-slot
+ * mailbox, and verify each block's tags before freeing it -- a block handed
+ * to two owners at once loses its tags.  calloc'd blocks must read zero
+ * where sampled.  malloc_trim(0) runs beside them (it empties the slot). */
+#define HUGE_THREADS 4
+#define HUGE_ITERS 1500
+#define HUGE_STEP (64 * KiB)
+static pthread_mutex_t huge_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *huge_box[HUGE_THREADS];
+static size_t huge_box_size[HUGE_THREADS];
+
+static void huge_fill(uint64_t *p, size_t size, uint64_t tag)
+{
+	for (size_t off = 0; off + 8 <= size; off += HUGE_STEP)
+		p[off / 8] = tag ^ off;
+	p[(size - 8) / 8] = ~tag;
+}
+
+static void huge_check_free(uint64_t *p, size_t size, uint64_t tag)
+{
+	for (size_t off = 0; off + 8 <= size; off += HUGE_STEP)
+		if (p[off / 8] != (tag ^ off)) {
+			error("huge block %p (%zu bytes): tag lost at offset %zu", (void *)p, size, off);
+			break;
+		}
+	if (p[(size - 8) / 8] != ~tag)
+		error("huge block %p (%zu bytes): last word lost", (void *)p, size);
+	free(p);
+}
+
+static void *huge_main(void *arg)
+{
+	unsigned me = (unsigned)(uintptr_t)arg, next = (me + 1) % HUGE_THREADS;
+	static const size_t sizes[] = { 5 * MiB, 5 * MiB - 100 * KiB, 6 * MiB + 3, 9 * MiB };
+	uint64_t rs = 0x9E3779B97F4A7C15ull * (me + 1);
+	for (unsigned it = 0; it < HUGE_ITERS && atomic_load(&nerrors) == 0; it++) {
+		uint64_t r = rnd(&rs);
+		size_t size = sizes[r % 4];
+		bool zeroed = (r >> 8) % 2 == 0;
+		uint64_t *p = zeroed ? calloc(1, size) : malloc(size);
+		if (p == NULL) {
+			error("huge: %s(%zu) returned NULL", zeroed ? "calloc" : "malloc", size);
+			break;
+		}
+		if (zeroed)
+			for (size_t off = 0; off + 8 <= size; off += HUGE_STEP)
+				if (p[off / 8] != 0) {
+					error("huge: calloc(%zu) = %p not zero at offset %zu", size,
+					      (void *)p, off);
+					break;
+				}
+		uint64_t tag = ((uint64_t)me << 56) ^ ((uint64_t)it << 24) ^ (uintptr_t)p;
+		huge_fill(p, size, tag);
+		void *got = NULL;
+		size_t got_size = 0;
+		pthread_mutex_lock(&huge_lock);
+		if (huge_box[me] != NULL) {
+			got = huge_box[me];
+			got_size = huge_box_size[me];
+			huge_box[me] = NULL;
+		}
+		bool handed = false;
+		if ((r >> 16) % 3 == 0 && huge_box[next] == NULL) {
+			huge_box[next] = p;
+			huge_box_size[next] = size;
+			handed = true;
+		}
+		pthread_mutex_unlock(&huge_lock);
+		if (got != NULL) {
+			uint64_t *g = got;
+			huge_check_free(g, got_size, g[0]); /* the tag is word 0 (offset 0) */
+		}
+		if (!handed)
+			huge_check_free(p, size, tag);
+	}
+	return NULL;
+}
+
+START_TEST(test_huge_threads)
+{
+	alarm(100);
+	pthread_t t[HUGE_THREADS], trimmer;
+	atomic_store(&trimmer_stop, 0);
+	ck_assert_int_eq(pthread_create(&trimmer, NULL, trimmer_main, NULL), 0);
+	for (unsigned i = 0; i < HUGE_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, huge_main, (void *)(uintptr_t)i), 0);
+	for (unsigned i = 0; i < HUGE_THREADS; i++)
+		pthread_join(t[i], NULL);
+	atomic_store(&trimmer_stop, 1);
+	pthread_join(trimmer, NULL);
+	for (unsigned i = 0; i < HUGE_THREADS; i++)
+		if (huge_box[i] != NULL) {
+			uint64_t *g = huge_box[i];
+			huge_check_free(g, huge_box_size[i], g[0]);
+			huge_box[i] = NULL;
+		}
+	alarm(0);
+	ck_assert_msg(atomic_load(&nerrors) == 0, "%d errors; first: %s",
+	              atomic_load(&nerrors), first_error);
+}
+END_TEST
+
 typedef const char *(*version_fn)(void);
 
 START_TEST(test_runs_on_gomalloc)
@@ -692,6 +799,7 @@ static Suite *stress_suite(void)
 	tcase_add_test(tc, test_orphans);
 	tcase_add_test(tc, test_thread_churn);
 	tcase_add_test(tc, test_single_thread);
+	tcase_add_test(tc, test_huge_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
