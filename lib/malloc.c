@@ -290,8 +290,9 @@ static void *gm_alloc_large_from(mcache_t *c, mspan_t *s, size_t size, size_t np
  * (mincore).  Few resident: the program is sparse, and large callocs take
  * MADV_DONTNEED from then on (1 block in LZ_SAMPLE still probed, so a
  * change back is seen); many: memset, with probes every LZ_FIRST,
- * 2 * LZ_FIRST, ... up to every LZ_MAX-th call (a dense program pays one
- * probe's faults, ~250 us a MiB, per LZ_MAX callocs: under 1%).
+ * 2 * LZ_FIRST, ... up to every LZ_MAX-th call (the period doubles with
+ * each probe made, answered or not; a dense program pays one probe's
+ * faults, ~250 us a MiB, per LZ_MAX callocs: under 1%).
  * Correctness never depends on the guess: both ways clear the block (a
  * page mincore calls absent may be swapped out, so "none resident" is
  * not taken as "still zero").  The state is global, read and written
@@ -312,6 +313,11 @@ static void gm_zero_large(mspan_t *s, size_t size)
 		atomic_store_explicit(&lz_calls, n, memory_order_relaxed);
 		unsigned every = atomic_load_explicit(&lz_every, memory_order_relaxed);
 		bool lazy = every == 0 || n % every == 0;
+		if (lazy && every != 0 && every < LZ_MAX)
+			/* the period doubles with every probe made, answered or
+			 * not: a program that keeps its probed blocks pays for
+			 * log2 of its calls, then 1 in LZ_MAX */
+			atomic_store_explicit(&lz_every, every * 2, memory_order_relaxed);
 		if (lazy && os_zero((void *)s->base, s->npages << GM_PAGE_SHIFT)) {
 			s->zero_probe = every != 0 || n % LZ_SAMPLE == 0;
 			return;
@@ -331,10 +337,10 @@ static NOINLINE void gm_zero_probe_report(mspan_t *s)
 		return;
 	unsigned every = atomic_load_explicit(&lz_every, memory_order_relaxed);
 	if (resident <= limit)
-		every = 0;
-	else
-		every = every == 0 ? LZ_FIRST : every >= LZ_MAX ? LZ_MAX : every * 2;
-	atomic_store_explicit(&lz_every, every, memory_order_relaxed);
+		atomic_store_explicit(&lz_every, 0, memory_order_relaxed); /* sparse */
+	else if (every == 0)
+		atomic_store_explicit(&lz_every, LZ_FIRST, memory_order_relaxed); /* dense again */
+	/* dense in memset mode: the period doubled when the probe was made */
 }
 
 static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
