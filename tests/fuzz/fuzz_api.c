@@ -85,7 +85,7 @@ static size_t size_of(input_t *in)
 	case 10: return 32768 + (v % 64) - 32;                    /* the small/large edge */
 	case 11: return 32769 + (size_t)v * 8;                    /* large */
 	case 12: return (size_t)(v % 64 + 1) << 13;               /* whole pages */
-	case 13: return (size_t)(v % 3 + 1) << 20;                /* MiBs */
+	case 13: return (size_t)(v % 9 + 1) << 20;                /* MiBs (over 4: the huge slot) */
 	case 14: return (size_t)1 << (v % 16);                    /* powers of two */
 	default: return (size_t)v;
 	}
