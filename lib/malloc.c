@@ -364,7 +364,7 @@ static void *gm_alloc_large(size_t size, int noscan, size_t align, bool zero)
 static void *gm_alloc_large_from(mcache_t *c, mspan_t *s, size_t size, size_t npages,
                                  int noscan, size_t align, bool zero)
 {
-	if (s == NULL && npages > (MCACHE_LARGE_MAX_BYTES / 2) >> GM_PAGE_SHIFT &&
+	if (s == NULL && npages > MCACHE_LARGE_MAX_BLOCK >> GM_PAGE_SHIFT &&
 	    align <= GM_PAGE_SIZE)
 		s = mheap_huge_take(c, npages); /* a block the thread caches do not keep */
 	if (s == NULL) {
@@ -455,7 +455,7 @@ static NOINLINE void *gm_alloc_slow_other(size_t size, int noscan)
 	 * of the checks of gm_alloc_slow_rest applies but the degraded fork
 	 * child's. */
 	mcache_t *c = mcache_tls;
-	if (size > GM_MAX_SMALL_SIZE && size <= MCACHE_LARGE_MAX_BYTES / 2 && c->nlarge != 0 &&
+	if (size > GM_MAX_SMALL_SIZE && size <= MCACHE_LARGE_MAX_BLOCK && c->nlarge != 0 &&
 	    LIKELY(!gm_degraded)) {
 		mspan_t *s = mcache_large_take(c, (size + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT);
 		if (LIKELY(s != NULL)) {
@@ -468,7 +468,7 @@ static NOINLINE void *gm_alloc_slow_other(size_t size, int noscan)
 		 * the cache and the page count again) */
 		return gm_alloc_large_heap(size, noscan);
 	}
-	if (size > MCACHE_LARGE_MAX_BYTES / 2 && size <= (size_t)PTRDIFF_MAX - GM_PAGE_SIZE &&
+	if (size > MCACHE_LARGE_MAX_BLOCK && size <= (size_t)PTRDIFF_MAX - GM_PAGE_SIZE &&
 	    c->live && LIKELY(!gm_degraded)) {
 		/* a block the thread caches do not keep: the heap's huge slot */
 		mspan_t *s = mheap_huge_take(c, (size + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT);

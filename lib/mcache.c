@@ -567,7 +567,7 @@ mspan_t *mcache_large_take(mcache_t *c, size_t npages)
 	 * allocates one size takes the block from large[n - 1] every time) */
 	for (unsigned i = n; i-- > 0;) {
 		mspan_t *s = c->large[i];
-		if (s->npages >= npages && s->npages - npages <= npages / 8) {
+		if (mspan_large_serves(s, npages)) {
 			/* keep large[] oldest first: put evicts large[0] */
 			if (UNLIKELY(i != n - 1))
 				memmove(&c->large[i], &c->large[i + 1], (n - 1 - i) * sizeof c->large[0]);
@@ -600,7 +600,7 @@ static NOINLINE void mcache_large_evict(mcache_t *c, size_t bytes)
 bool mcache_large_put(mcache_t *c, mspan_t *s)
 {
 	size_t bytes = s->npages << GM_PAGE_SHIFT;
-	if (!c->live || bytes > MCACHE_LARGE_MAX_BYTES / 2)
+	if (!c->live || bytes > MCACHE_LARGE_MAX_BLOCK)
 		return false;
 	mcache_note_use(c);
 	mcache_idle_lock(c);

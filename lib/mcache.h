@@ -29,6 +29,9 @@
 #ifndef MCACHE_LARGE_MAX_BYTES
 #define MCACHE_LARGE_MAX_BYTES ((size_t)8 << 20) /* blocks <= half of it */
 #endif
+/* The largest block a thread cache keeps; bigger ones go to the heap's
+ * huge slot (mheap.c). */
+#define MCACHE_LARGE_MAX_BLOCK (MCACHE_LARGE_MAX_BYTES / 2)
 
 /* Empty spans a thread cache keeps for reuse (bytes, all classes), besides
  * the one empty span per class that is always kept. */
@@ -222,7 +225,7 @@ static inline void mcache_large_free(mcache_t *c, mspan_t *s)
 {
 	if (mcache_large_put(c, s))
 		return; /* (the common case first: its path as before the slot) */
-	if ((s->npages << GM_PAGE_SHIFT) > MCACHE_LARGE_MAX_BYTES / 2)
+	if ((s->npages << GM_PAGE_SHIFT) > MCACHE_LARGE_MAX_BLOCK)
 		mheap_huge_put(c, s);
 	else
 		mheap_free_span(c, s);

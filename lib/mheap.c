@@ -375,11 +375,26 @@ void mheap_free_span(mcache_t *c, mspan_t *s)
 static mspan_t *_Atomic mheap_huge;
 static _Atomic bool mheap_huge_used;
 
+/* A put or a take: the scavenger's idle flush waits (a plain store, and
+ * only when the flag is clear). */
+static inline void mheap_huge_note_use(void)
+{
+	if (!atomic_load_explicit(&mheap_huge_used, memory_order_relaxed))
+		atomic_store_explicit(&mheap_huge_used, true, memory_order_relaxed);
+}
+
+/* The slot's block, now the caller's; NULL if empty (no exchange then). */
+static inline mspan_t *mheap_huge_grab(void)
+{
+	if (atomic_load_explicit(&mheap_huge, memory_order_relaxed) == NULL)
+		return NULL;
+	return atomic_exchange_explicit(&mheap_huge, NULL, memory_order_acq_rel);
+}
+
 void mheap_huge_put(mcache_t *c, mspan_t *s)
 {
 	atomic_store_explicit(&s->state, SPAN_CACHED, memory_order_relaxed);
-	if (!atomic_load_explicit(&mheap_huge_used, memory_order_relaxed))
-		atomic_store_explicit(&mheap_huge_used, true, memory_order_relaxed);
+	mheap_huge_note_use();
 	mspan_t *old = atomic_exchange_explicit(&mheap_huge, s, memory_order_acq_rel);
 	if (old != NULL)
 		mheap_free_span(c, old);
@@ -389,14 +404,11 @@ void mheap_huge_put(mcache_t *c, mspan_t *s)
 
 mspan_t *mheap_huge_take(mcache_t *c, size_t npages)
 {
-	if (atomic_load_explicit(&mheap_huge, memory_order_relaxed) == NULL)
-		return NULL;
-	mspan_t *s = atomic_exchange_explicit(&mheap_huge, NULL, memory_order_acq_rel);
+	mspan_t *s = mheap_huge_grab();
 	if (s == NULL)
 		return NULL;
-	if (s->npages >= npages && s->npages - npages <= npages / 8) {
-		if (!atomic_load_explicit(&mheap_huge_used, memory_order_relaxed))
-			atomic_store_explicit(&mheap_huge_used, true, memory_order_relaxed);
+	if (mspan_large_serves(s, npages)) {
+		mheap_huge_note_use();
 		s->needzero = 1;
 		atomic_store_explicit(&s->state, SPAN_INUSE, memory_order_relaxed);
 		return s;
@@ -407,9 +419,7 @@ mspan_t *mheap_huge_take(mcache_t *c, size_t npages)
 
 size_t mheap_huge_flush(void)
 {
-	if (atomic_load_explicit(&mheap_huge, memory_order_relaxed) == NULL)
-		return 0;
-	mspan_t *s = atomic_exchange_explicit(&mheap_huge, NULL, memory_order_acq_rel);
+	mspan_t *s = mheap_huge_grab();
 	if (s == NULL)
 		return 0;
 	size_t npages = s->npages;

@@ -145,6 +145,12 @@ static ALWAYS_INLINE size_t mspan_nwords_used(const mspan_t *s) { return ((size_
 /* One free-map word (every class from GM_FIRST_ONE_WORD_CLASS, 128 B, on). */
 static ALWAYS_INLINE bool mspan_one_word(const mspan_t *s) { return s->nelems <= 64; }
 static ALWAYS_INLINE int mspan_is_large(const mspan_t *s) { return s->elemsize == 0; }
+/* A kept large block (a thread cache's, the heap's huge slot) serves a
+ * request of npages when it is at most 1/8 bigger. */
+static ALWAYS_INLINE bool mspan_large_serves(const mspan_t *s, size_t npages)
+{
+	return s->npages >= npages && s->npages - npages <= npages / 8;
+}
 
 /* Mask of the bits of bitmap word w that stand for indices below `below`. */
 static inline uint64_t mspan_mask_below(size_t w, size_t below)
@@ -201,7 +207,7 @@ mspan_t *mheap_alloc_span(struct mcache *c, size_t npages, spanclass_t spc,
 /* Return a span's pages to the heap and its struct to the cache/heap. */
 void mheap_free_span(struct mcache *c, mspan_t *s);
 /* The huge slot (mheap.c): the large block freed last among those the
- * thread caches do not keep (over MCACHE_LARGE_MAX_BYTES / 2), out of the
+ * thread caches do not keep (over MCACHE_LARGE_MAX_BLOCK), out of the
  * page allocator until a malloc of its size takes it, a malloc of another
  * size or the heap's growth gives it back, or it sat unused for a
  * scavenger tick.  put: always keeps s (c may be NULL). */

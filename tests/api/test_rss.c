@@ -465,6 +465,19 @@ static int idle_current_main(const char *mode)
 	return ok ? 0 : 1;
 }
 
+/* malloc(n) with every page written (v), or NULL after a FAIL-REASON line
+ * naming the block `what`. */
+static unsigned char *malloc_touched(size_t n, unsigned char v, const char *what)
+{
+	unsigned char *p = malloc(n);
+	if (p == NULL) {
+		printf("FAIL-REASON: malloc of %s failed\n", what);
+		return NULL;
+	}
+	touch(p, n, v);
+	return p;
+}
+
 /* growth: RSS over baseline after C must be below (B + C) * 1.1 + 8 MiB
  * (A's 48 MiB released when C paged in new memory); growth-kept: above
  * B + C + 40 MiB (A still resident).  B and C keep their pattern. */
@@ -482,12 +495,9 @@ static int growth_main(const char *mode)
 	touch(b, nb, 0x22);
 	size_t before = rss_bytes();
 	free(a);
-	unsigned char *c = malloc(nc);
-	if (c == NULL) {
-		printf("FAIL-REASON: malloc of C failed\n");
+	unsigned char *c = malloc_touched(nc, 0x33, "C");
+	if (c == NULL)
 		return 1;
-	}
-	touch(c, nc, 0x33);
 	size_t r = rss_bytes() - base;
 	size_t lo = nb + nc + 40 * MiB;
 	size_t hi = (nb + nc) + (nb + nc) / 10 + 8 * MiB;
@@ -530,12 +540,9 @@ static int huge_main(const char *mode)
 {
 	int trim = strcmp(mode, "huge-trim") == 0;
 	size_t base = rss_bytes(), n = 64 * MiB;
-	unsigned char *h = malloc(n);
-	if (h == NULL) {
-		printf("FAIL-REASON: malloc of 64 MiB failed\n");
+	unsigned char *h = malloc_touched(n, 0x44, "64 MiB");
+	if (h == NULL)
 		return 1;
-	}
-	touch(h, n, 0x44);
 	size_t up = rss_bytes() - base;
 	free(h);
 	size_t want = 16 * MiB;
