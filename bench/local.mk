@@ -8,8 +8,9 @@
 #                         when google-benchmark was found)
 #   make bench            bench/compare --quick with the library just built;
 #                         writes $(srcdir)/bench/results/<date>.md + SVG charts
-#   make bench-smoke      bench/compare --smoke (< 60 s; what CI runs: it only
-#                         proves the harness works, no timing is judged)
+#   make bench-smoke      bench/compare --smoke --repeats 2, then --report of
+#                         that run merged with itself (< 2 min; what CI runs: it
+#                         only proves the harness works, no timing is judged)
 #   bench/fastpath-check.sh (in TESTS) fails when the malloc or free fast path
 #                         of .libs/libgomalloc.so grows past bench/fastpath.budget
 
@@ -82,7 +83,15 @@ bench-programs: $(BENCH_BINS)
 bench: bench-programs libgomalloc.la
 	$(BENCH_COMPARE) --quick --out $(abs_top_srcdir)/bench/results
 
+# Two repeats, so the report's "by repeat" column is made; then --report
+# merges the run with itself (4 repeats) to prove the merge works.
+SMOKE_OUT = $(abs_top_builddir)/bench/results-smoke
 bench-smoke: bench-programs libgomalloc.la
-	$(BENCH_COMPARE) --smoke --out $(abs_top_builddir)/bench/results-smoke
+	rm -rf $(SMOKE_OUT)
+	$(BENCH_COMPARE) --smoke --repeats 2 --out $(SMOKE_OUT)
+	grep -q ' by repeat |' $(SMOKE_OUT)/*.md
+	t=`ls $(SMOKE_OUT)/*.tsv` && \
+	  $(BASH) $(srcdir)/bench/compare --report "$$t,$$t" --out $(SMOKE_OUT)/merged
+	grep -q '(report mode, 4 repeat(s)' $(SMOKE_OUT)/merged/*.md
 
 .PHONY: bench bench-programs bench-smoke
