@@ -16,6 +16,12 @@
 //   pair_large/<size>      the same, 64 KiB..64 MiB in powers of 4 (memory not touched)
 //   batch_{lifo,fifo,random}/<size>   1000 mallocs, then 1000 frees in that order
 //   pair_mixed             malloc+free, size drawn from a fixed table of 16..1024
+//   window/<n>             a window of n live 32-byte blocks: each op mallocs one,
+//                          writes a byte of it, and frees the block of a random
+//                          slot, which it replaces (the free order of most
+//                          programs: neither the block just allocated nor the
+//                          batch order above; the pareto workload's pattern
+//                          with one size and no work between the calls)
 //   realloc_grow           realloc 1 B -> 1 MiB in random +16..+256 steps (ops = reallocs)
 //   calloc/<size>          calloc+free of 64 B, 4 KiB, 1 MiB (the block not touched)
 //   calloc_touch/<size>    calloc of 1 MiB, a write to one byte of every 4 KiB
@@ -100,6 +106,28 @@ void BM_pair_mixed(benchmark::State &state) {
 		free(p);
 		benchmark::ClobberMemory();
 	}
+	state.SetItemsProcessed(state.iterations());
+}
+
+// Random replacement in a window of n live blocks of 32 bytes (n a power of
+// two): the freed block is a random one of the last ~n allocated, so where it
+// lies (the current span or another, which cache line) varies from op to op.
+void BM_window(benchmark::State &state) {
+	const size_t n = (size_t)state.range(0);
+	std::vector<void *> w(n);
+	for (void *&p : w)
+		p = malloc(32);
+	Rng rng(11);
+	for (auto _ : state) {
+		char *p = static_cast<char *>(malloc(32));
+		benchmark::DoNotOptimize(p);
+		*static_cast<volatile char *>(p) = 1;
+		void *&slot = w[rng.next() >> 40 & (n - 1)];
+		free(slot);
+		slot = p;
+	}
+	for (void *p : w)
+		free(p);
 	state.SetItemsProcessed(state.iterations());
 }
 
@@ -359,6 +387,7 @@ void register_all(bool all_classes) {
 		large->Arg(s);
 
 	benchmark::RegisterBenchmark("pair_mixed", BM_pair_mixed);
+	benchmark::RegisterBenchmark("window", BM_window)->Arg(64)->Arg(1024)->Arg(32768);
 
 	for (int64_t s : {32, 256, 4096}) {
 		benchmark::RegisterBenchmark("batch_lifo", BM_batch<Order::kLifo>)->Arg(s);
