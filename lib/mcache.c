@@ -111,23 +111,27 @@ static bool mcache_scav_fence(void)
 
 void mcache_scav_trylock(mcache_lock_t *const *l, bool *ok, unsigned n)
 {
+	/* counted before trying, uncounted after a failed try (lock.h,
+	 * gm_locks_held: a fork from a signal handler must never see a lock
+	 * this thread holds as free) */
+	gm_locks_held += n;
+	atomic_signal_fence(memory_order_seq_cst);
 	if (!mcache_lock_fenced) {
-		for (unsigned i = 0; i < n; i++) {
+		for (unsigned i = 0; i < n; i++)
 			ok[i] = atomic_exchange_explicit(&l[i]->owner_in, 1, memory_order_acquire) == 0;
-			gm_locks_held += ok[i];
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			atomic_store_explicit(&l[i]->scav_in, 1, memory_order_relaxed);
+		bool fenced = mcache_scav_fence();
+		for (unsigned i = 0; i < n; i++) {
+			ok[i] = fenced && atomic_load_explicit(&l[i]->owner_in, memory_order_acquire) == 0;
+			if (!ok[i])
+				atomic_store_explicit(&l[i]->scav_in, 0, memory_order_release);
 		}
-		return;
 	}
+	atomic_signal_fence(memory_order_seq_cst);
 	for (unsigned i = 0; i < n; i++)
-		atomic_store_explicit(&l[i]->scav_in, 1, memory_order_relaxed);
-	bool fenced = mcache_scav_fence();
-	for (unsigned i = 0; i < n; i++) {
-		ok[i] = fenced && atomic_load_explicit(&l[i]->owner_in, memory_order_acquire) == 0;
-		if (ok[i])
-			gm_locks_held++;
-		else
-			atomic_store_explicit(&l[i]->scav_in, 0, memory_order_release);
-	}
+		gm_locks_held -= !ok[i];
 }
 
 void mcache_scav_unlock(mcache_lock_t *l)
@@ -136,7 +140,8 @@ void mcache_scav_unlock(mcache_lock_t *l)
 		atomic_store_explicit(&l->owner_in, 0, memory_order_release);
 	else
 		atomic_store_explicit(&l->scav_in, 0, memory_order_release);
-	gm_locks_held--;
+	atomic_signal_fence(memory_order_seq_cst);
+	gm_locks_held--; /* only once released (lock.h, gm_locks_held) */
 }
 
 void mcache_global_init(void)

@@ -114,7 +114,8 @@ typedef struct mcache {
  * and the scavenger's inline ticks, look at it). */
 static inline void mcache_spin_lock(mcache_lock_t *l)
 {
-	gm_locks_held++;
+	gm_locks_held++; /* counted first (lock.h, gm_locks_held) */
+	atomic_signal_fence(memory_order_seq_cst);
 	if (UNLIKELY(!mcache_lock_fenced)) {
 		while (atomic_exchange_explicit(&l->owner_in, 1, memory_order_acquire) != 0)
 			GM_CPU_RELAX();
@@ -136,7 +137,8 @@ static inline void mcache_spin_lock(mcache_lock_t *l)
 static inline void mcache_spin_unlock(mcache_lock_t *l)
 {
 	atomic_store_explicit(&l->owner_in, 0, memory_order_release);
-	gm_locks_held--;
+	atomic_signal_fence(memory_order_seq_cst);
+	gm_locks_held--; /* only once released (lock.h, gm_locks_held) */
 }
 
 /* Scavenger side: try n locks with one barrier; ok[i] = lock i is held

@@ -210,9 +210,8 @@ static uint64_t scav_tick(uint64_t now)
 static void *scav_thread(void *arg)
 {
 	(void)arg;
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* every signal is blocked here from the first instruction
+	 * (scavenge_maybe_start_slow) */
 	prctl(PR_SET_NAME, (unsigned long)"gomalloc-scav", 0, 0, 0);
 	/* Pacing budget: 1% of wall time accrues as credit (full at start,
 	 * capped) and releasing spends it; only once it is spent does the
@@ -253,8 +252,19 @@ void scavenge_maybe_start_slow(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* The thread inherits a mask that blocks every signal, so a signal
+	 * sent to the process never runs the program's handler on it -- not
+	 * even in the first instructions of a new thread, before it could
+	 * block them itself: there a SIGALRM handler that forks took the fork
+	 * handlers' locks on this thread while the interrupted program thread
+	 * held mheap.lock, and both waited for each other (test_fork
+	 * fork_in_signal_handler, 1 run in 100 under load). */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pthread_t t;
 	int err = pthread_create(&t, &attr, scav_thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (err != 0) {
 		/* no thread (limits, seccomp): fall back to inline ticks */
