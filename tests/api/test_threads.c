@@ -15,12 +15,15 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,6 +444,72 @@ START_TEST(test_producer_consumer_long_lived)
 }
 END_TEST
 
+/* ---- the scavenger thread runs none of the program's signal handlers ---- */
+
+/* Its signal mask, from /proc/self/task/<tid>/status (SigBlk), or 0 when
+ * no thread is named gomalloc-scav (yet). */
+static unsigned long long scavenger_sigblk(void)
+{
+	char path[320], line[256];
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return 0;
+	unsigned long long mask = 0;
+	struct dirent *e;
+	while (mask == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		bool scav = fgets(line, sizeof line, f) != NULL &&
+		            strncmp(line, "gomalloc-scav", 13) == 0;
+		fclose(f);
+		if (!scav)
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+		f = fopen(path, "r");
+		while (f != NULL && fgets(line, sizeof line, f) != NULL)
+			if (sscanf(line, "SigBlk: %llx", &mask) == 1)
+				break;
+		if (f != NULL)
+			fclose(f);
+	}
+	closedir(d);
+	return mask;
+}
+
+/* A signal sent to the process must never run the program's handler on
+ * the scavenger thread: a handler that forks would take the fork handlers'
+ * locks there while a program thread it interrupted held mheap.lock
+ * (docs/design.md, "fork").  This checks the running thread's mask; that
+ * it is blocked from the thread's first instruction (lib/scavenge.c blocks
+ * every signal around pthread_create) only test_fork's
+ * fork_in_signal_handler shows, and only now and then, under load. */
+START_TEST(test_scavenger_blocks_signals)
+{
+	assert_runs_on_gomalloc();
+	static void *p[64];
+	for (int i = 0; i < 64; i++)
+		p[i] = malloc(1000 + 100 * i); /* refills: the scavenger starts */
+	for (int i = 0; i < 64; i++)
+		free(p[i]);
+	unsigned long long mask = 0;
+	for (int i = 0; i < 200 && mask == 0; i++) {
+		mask = scavenger_sigblk();
+		if (mask == 0)
+			usleep(10000);
+	}
+	ck_assert_msg(mask != 0, "no gomalloc-scav thread found");
+	const int sigs[] = { SIGALRM, SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2,
+	                     SIGCHLD, SIGPROF, SIGPIPE, SIGVTALRM, SIGWINCH };
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		ck_assert_msg(mask & (1ull << (sigs[i] - 1)), "signal %d not blocked (SigBlk %llx)",
+		              sigs[i], mask);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
@@ -449,6 +518,7 @@ static Suite *threads_suite(void)
 	add_case(s, "alloc_in_key_destructors", test_alloc_in_key_destructors, 60);
 	add_case(s, "producer_consumer_bounded", test_producer_consumer_bounded, 60);
 	add_case(s, "producer_consumer_long_lived", test_producer_consumer_long_lived, 60);
+	add_case(s, "scavenger_blocks_signals", test_scavenger_blocks_signals, 30);
 	return s;
 }
 

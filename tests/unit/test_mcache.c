@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "malloc_impl.h"
@@ -707,6 +708,53 @@ static void lock_protocol(void)
 	mcache_scav_unlock(l);
 }
 
+/* Every allocator lock this thread holds is counted in gm_locks_held
+ * whenever a signal handler can look (lock.h): fork() from a handler that
+ * found a held lock uncounted would wait for itself in the fork handlers.
+ * A 10 us timer samples a loop of the mutex's lock/trylock/unlock and the
+ * biased lock's: a lock word that shows held with the count at 0 fails
+ * (the gm_mutex_unlock before 81904d3, which counted down before
+ * releasing, failed within 31-65 samples in three runs). */
+static gm_mutex_t counted_mutex = GM_MUTEX_INIT(LOCKRANK_MHEAP);
+static mcache_lock_t counted_biased;
+static volatile sig_atomic_t counted_samples, counted_bad;
+
+static void counted_sample(int sig)
+{
+	(void)sig;
+	counted_samples++;
+	bool held = atomic_load_explicit(&counted_mutex.state, memory_order_relaxed) != 0 ||
+	            atomic_load_explicit(&counted_biased.owner_in, memory_order_relaxed) != 0;
+	if (held && gm_locks_held == 0)
+		counted_bad = 1;
+}
+
+START_TEST(held_locks_always_counted)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = counted_sample;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { { 0, 10 }, { 0, 10 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	for (long i = 0; counted_samples < 20000 && !counted_bad && i < 200000000; i++) {
+		gm_mutex_lock(&counted_mutex);
+		gm_mutex_unlock(&counted_mutex);
+		if (gm_mutex_trylock(&counted_mutex))
+			gm_mutex_unlock(&counted_mutex);
+		mcache_spin_lock(&counted_biased);
+		mcache_spin_unlock(&counted_biased);
+	}
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &off, NULL);
+	ck_assert_msg(!counted_bad, "a signal found a held lock not counted (sample %d)",
+	              (int)counted_samples);
+	ck_assert_int_ge(counted_samples, 1000);
+	ck_assert_uint_eq(gm_locks_held, 0);
+}
+END_TEST
+
 START_TEST(biased_lock_excludes_both_ways)
 {
 	gm_free(gm_alloc(16, 0)); /* initialise: membarrier registered */
@@ -744,6 +792,7 @@ int main(void)
 	tcase_add_test(tc, idle_flush_after_delay_only);
 	tcase_add_test(tc, idle_flush_takes_current_spans_but_the_last_class);
 	tcase_add_test(tc, kept_empty_spans_go_back_when_idle_or_trimmed);
+	tcase_add_test(tc, held_locks_always_counted);
 	tcase_add_test(tc, biased_lock_excludes_both_ways);
 	tcase_add_test(tc, biased_lock_fallback_without_membarrier);
 	suite_add_tcase(s, tc);
