@@ -535,10 +535,10 @@ static void mcache_release_all(mcache_t *c)
 	gm_mutex_unlock(&mheap.lock);
 }
 
-void mcache_destroy(mcache_t *c)
+bool mcache_destroy(mcache_t *c)
 {
 	if (!c->live)
-		return;
+		return false;
 	mcache_release_all(c);
 	gm_mutex_lock(&mheap.lock);
 	if (c->prev)
@@ -547,17 +547,21 @@ void mcache_destroy(mcache_t *c)
 		mcache_list = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	mcache_nlive--;
+	bool last = --mcache_nlive == 0;
 	c->live = false;
 	fixalloc_free(&mcache_alloc_fix, c);
 	gm_mutex_unlock(&mheap.lock);
+	return last;
 }
 
 static void mcache_thread_exit(void *arg)
 {
 	mcache_t *c = arg;
 	mcache_tls = &mcache_empty;
-	mcache_destroy(c);
+	/* the last thread that allocated is going: the process may be
+	 * ending by pthread_exit, which the scavenger thread must not stop */
+	if (mcache_destroy(c))
+		scavenge_note_last_cache_exit();
 }
 
 mspan_t *mcache_large_take(mcache_t *c, size_t npages)

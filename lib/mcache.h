@@ -207,8 +207,9 @@ void *mcache_refill_alloc(mcache_t *c, spanclass_t spc);
 /* The owner's free reached s->free_trigger (owner = the calling thread's
  * cache, read from s). */
 void mcache_free_event(mspan_t *s);
-/* Called with the thread's cache when it exits: everything goes back. */
-void mcache_destroy(mcache_t *c);
+/* Called with the thread's cache when it exits: everything goes back.
+ * True when no live cache is left (no other thread that allocated). */
+bool mcache_destroy(mcache_t *c);
 /* Give the cache's large blocks back to mheap (owner thread). */
 void mcache_release_large(mcache_t *c);
 /* ... and its page cache too (owner thread: malloc_trim). */

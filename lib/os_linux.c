@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -268,6 +269,36 @@ size_t os_rss(void)
 	const char *s = buf;
 	parse_u64(s, &s);
 	return parse_u64(s, &s) * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+enum os_threads os_threads_state(void)
+{
+	/* "pid (comm) S ppid ...": the state is the leader's, field 3;
+	 * num_threads is field 20 and counts a zombie leader (the kernel
+	 * releases it only with the last thread).  comm may hold ") ", so
+	 * the fields start after the last ')'. */
+	char buf[1024];
+	if (read_small_file("/proc/self/stat", buf, sizeof buf) <= 0)
+		return OS_THREADS_UNKNOWN;
+	const char *s = strrchr(buf, ')');
+	if (s == NULL || s[1] != ' ' || s[2] == '\0')
+		return OS_THREADS_UNKNOWN;
+	char state = s[2];
+	s += 3;
+	for (int field = 4; field <= 20; field++) {
+		while (*s == ' ')
+			s++;
+		if (*s == '\0')
+			return OS_THREADS_UNKNOWN;
+		if (field == 20)
+			break;
+		while (*s && *s != ' ')
+			s++;
+	}
+	size_t nthreads = parse_u64(s, NULL);
+	if (state != 'Z' && state != 'X')
+		return OS_THREADS_MAIN_LIVE;
+	return nthreads <= 2 ? OS_THREADS_ONLY_CALLER : OS_THREADS_MAIN_GONE;
 }
 
 size_t os_cgroup_memory_max(void)

@@ -57,5 +57,12 @@ int os_ncpu(void);
 size_t os_rss(void);
 /* cgroup v2 memory.max of this process; 0 if none or unlimited. */
 size_t os_cgroup_memory_max(void);
+/* The process's threads as a thread that is not the main one sees them
+ * (/proc/self/stat): the main thread (the thread group's leader) still
+ * runs; it has exited (pthread_exit: a zombie until the whole group ends)
+ * while other threads run; it has exited and the caller is the only
+ * thread left; or unknown (no /proc). */
+enum os_threads { OS_THREADS_UNKNOWN, OS_THREADS_MAIN_LIVE, OS_THREADS_MAIN_GONE, OS_THREADS_ONLY_CALLER };
+enum os_threads os_threads_state(void);
 
 #endif /* GM_OS_LINUX_H */

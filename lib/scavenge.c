@@ -46,6 +46,13 @@
  * first allocation and again in a forked child), inline (the same tick run
  * from allocation slow paths), off.
  *
+ * The last thread: glibc ends a process when its last thread ends (a main
+ * thread that called pthread_exit is counted out; the thread that brings
+ * the count to 0 calls exit(0)), and the background thread is one of
+ * those threads.  So it watches for being the only one left and then
+ * returns, and glibc's exit(0) follows as it would have without it (see
+ * scav_sleep_watching).
+ *
  * Locks: scav_lock (rank SCAVENGE) serialises ticks and thread start; it is
  * taken before mheap.lock, never inside it.
  */
@@ -58,6 +65,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lock.h"
@@ -144,6 +152,7 @@ static gm_mutex_t scav_lock = GM_MUTEX_INIT(LOCKRANK_SCAVENGE);
 static scav_plan_t scav_plan;           /* under scav_lock */
 static size_t scav_limit;               /* bytes; 0 = none */
 _Atomic uint32_t scav_parked;           /* futex word: 1 while parked */
+static _Atomic uint32_t scav_nudge;     /* futex word: 1 = a thread exit to watch */
 static uint64_t scav_last_tick;         /* inline mode; under scav_lock */
 
 static size_t scav_retained(void)
@@ -207,6 +216,76 @@ static uint64_t scav_tick(uint64_t now)
 	return os_nanotime() - t0 + 1;
 }
 
+/* ---- the last thread ----
+ *
+ * Without this a program whose main thread called pthread_exit never
+ * ended: once its other threads were gone the background thread was the
+ * last, asleep with every signal blocked, so not even SIGTERM ended the
+ * process (found with Python's test_threading, test_3_join_in_forked_from_
+ * thread: a child forked by a thread exits that way).  When a thread exit
+ * leaves no thread cache (no thread that allocated is left), that thread
+ * nudges the background thread, which then reads /proc/self/stat
+ * (os_threads_state): 1 ms after the nudge, then at doubling intervals.
+ * Once the main thread has exited and the background thread is the only
+ * one left it returns, and glibc's exit(0) ends the process.  While the
+ * main thread is gone it keeps looking (at most every tick, 250 ms; it no
+ * longer parks); a nudge that finds the main thread running is watched
+ * for a second (the nudging thread may be the main thread itself, still
+ * on its way out) and then dropped, so a process whose main thread runs
+ * is still not woken when idle.  Not covered: a main thread that exits
+ * while the threads left never allocated nor freed, after the last cache
+ * went (no nudge comes; the process waits as before). */
+#define SCAV_WATCH_FIRST_NS (1000ull * 1000)        /* 1 ms */
+#define SCAV_WATCH_NUDGE_NS (1000ull * 1000 * 1000) /* 1 s */
+
+typedef struct scav_watch {
+	bool on;
+	uint64_t until; /* os_nanotime: stop looking (renewed while main is gone) */
+	uint64_t step;  /* the next look, this long after the last */
+} scav_watch_t;
+
+void scavenge_note_last_cache_exit(void)
+{
+	if (gm_opt.scavenger != GM_SCAVENGER_BACKGROUND || !atomic_load(&scavenge_started))
+		return;
+	atomic_store(&scav_nudge, 1);
+	syscall(SYS_futex, &scav_nudge, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	scavenge_wake_slow(); /* if parked */
+}
+
+/* Sleep ns (until a nudge, which starts a watch); while watching, look at
+ * the threads at w->step intervals.  True: this is the last thread. */
+static bool scav_sleep_watching(uint64_t ns, scav_watch_t *w)
+{
+	uint64_t now = os_nanotime(), end = now + ns;
+	for (;;) {
+		uint64_t wait = end > now ? end - now : 0;
+		if (w->on && wait > w->step)
+			wait = w->step;
+		struct timespec ts = { (time_t)(wait / 1000000000u), (long)(wait % 1000000000u) };
+		syscall(SYS_futex, &scav_nudge, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+		now = os_nanotime();
+		if (atomic_exchange(&scav_nudge, 0)) {
+			w->on = true;
+			w->until = now + SCAV_WATCH_NUDGE_NS;
+			w->step = SCAV_WATCH_FIRST_NS;
+		}
+		if (w->on) {
+			enum os_threads st = os_threads_state();
+			if (st == OS_THREADS_ONLY_CALLER)
+				return true;
+			if (st == OS_THREADS_MAIN_GONE)
+				w->until = now + SCAV_WATCH_NUDGE_NS;
+			if (st == OS_THREADS_UNKNOWN || now >= w->until)
+				w->on = false;
+			else if (w->step < SCAV_TICK_NS)
+				w->step *= 2;
+		}
+		if (now >= end)
+			return false;
+	}
+}
+
 static void *scav_thread(void *arg)
 {
 	(void)arg;
@@ -220,6 +299,7 @@ static void *scav_thread(void *arg)
 	 * ticks instead of 256 MiB per 99x-work sleep (seconds each). */
 	int64_t credit = SCAV_CREDIT_MAX_NS;
 	uint64_t last = os_nanotime();
+	scav_watch_t watch = { 0 };
 	for (;;) {
 		uint64_t now = os_nanotime();
 		credit += (int64_t)((now - last) / 100);
@@ -231,16 +311,21 @@ static void *scav_thread(void *arg)
 		gm_mutex_unlock(&scav_lock);
 		credit -= (int64_t)spent;
 		uint64_t sleep = scav_pace_sleep_ns(credit < 0 ? (uint64_t)-credit : 0);
-		if (spent == 0 && scav_free_resident() == 0 && !scav_cache_pending) {
-			/* nothing resident to give back: park until pages are freed */
+		if (!watch.on && spent == 0 && scav_free_resident() == 0 && !scav_cache_pending) {
+			/* nothing resident to give back: park until pages are
+			 * freed (scavenge_wake) or a thread exit nudges */
 			atomic_store(&scav_parked, 1);
-			if (scav_free_resident() == 0)
+			if (scav_free_resident() == 0 && !atomic_load(&scav_nudge))
 				syscall(SYS_futex, &scav_parked, FUTEX_WAIT_PRIVATE, 1,
 				        NULL, NULL, 0);
 			atomic_store(&scav_parked, 0);
 		}
-		os_sleep_ns(sleep);
+		if (scav_sleep_watching(sleep, &watch))
+			break;
 	}
+	/* The last thread: returning ends the process (glibc's exit(0)).
+	 * Should a thread appear after all, it scavenges inline. */
+	gm_opt.scavenger = GM_SCAVENGER_INLINE;
 	return NULL;
 }
 
@@ -351,6 +436,7 @@ void scavenge_fork_child(void)
 {
 	gm_mutex_init(&scav_lock, LOCKRANK_SCAVENGE);
 	atomic_store(&scav_parked, 0);
+	atomic_store(&scav_nudge, 0);
 	if (gm_opt.scavenger == GM_SCAVENGER_BACKGROUND)
 		atomic_store(&scavenge_started, false); /* restart lazily */
 }

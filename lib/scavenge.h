@@ -57,6 +57,8 @@ void scavenge_note_growth(void);
  * one load when it is not. */
 extern _Atomic uint32_t scav_parked; /* futex word: 1 while parked */
 void scavenge_wake_slow(void);
+/* A thread exit left no thread cache: see scavenge.c, "The last thread". */
+void scavenge_note_last_cache_exit(void);
 static ALWAYS_INLINE void scavenge_wake(void)
 {
 	if (UNLIKELY(atomic_load_explicit(&scav_parked, memory_order_relaxed)))
