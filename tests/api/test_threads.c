@@ -7,7 +7,10 @@
  *  - allocation inside pthread key destructors works, also after gomalloc's
  *    own thread-exit destructor ran, and leaks no thread cache;
  *  - producer/consumer pairs (one thread allocates, the other frees) for
- *    many rounds: no leak, RSS bounded.
+ *    many rounds: no leak, RSS bounded;
+ *  - the scavenger thread blocks the program's signals, and a process
+ *    whose main thread called pthread_exit still ends with its last
+ *    thread (the scavenger does not keep it alive).
  * (C++ thread_local destructors that allocate: test_cxx.cc.)
  *
  * Built linked (tests/api/test_threads) and for LD_PRELOAD
@@ -28,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gomalloc.h>
@@ -510,6 +514,119 @@ START_TEST(test_scavenger_blocks_signals)
 }
 END_TEST
 
+/* ---- a process whose main thread called pthread_exit ends with its last thread ---- */
+
+/* glibc ends a process when its last thread ends, also when the main
+ * thread left by pthread_exit (the thread that brings the count to 0
+ * calls exit(0)).  The scavenger thread is counted too, so it must
+ * leave when it is the only one: before it did, such a process never
+ * ended -- asleep with every signal blocked, not even SIGTERM ended it
+ * (Python's test_threading, a child forked by a thread that exits this
+ * way).  Each mode runs in a forked child whose main thread calls
+ * pthread_exit while a worker still runs: the worker allocates and ends
+ * 100 ms later (ORDER_WORKER_LAST), never allocates and ends 300 ms
+ * later (ORDER_WORKER_NO_CACHE: no thread exit nudges the scavenger; it
+ * finds the main thread gone and keeps looking), or allocates and ends
+ * first (ORDER_MAIN_LAST).  The child must exit with status 0 within 10 s,
+ * its atexit handler run (glibc's exit(0), not a kill). */
+enum exit_order { ORDER_WORKER_LAST, ORDER_WORKER_NO_CACHE, ORDER_MAIN_LAST };
+static enum exit_order exit_order;
+static int exit_pipe = -1;
+static void *volatile exit_sink;
+
+static void exit_marker(void)
+{
+	if (write(exit_pipe, "x", 1) != 1)
+		_exit(5);
+}
+
+static void *exit_worker(void *arg)
+{
+	(void)arg;
+	if (exit_order != ORDER_WORKER_NO_CACHE) {
+		exit_sink = malloc(100);
+		free(exit_sink);
+	}
+	usleep(exit_order == ORDER_MAIN_LAST ? 1000 : exit_order == ORDER_WORKER_LAST ? 100000 : 300000);
+	return NULL;
+}
+
+static void run_main_thread_exit(enum exit_order order)
+{
+	assert_runs_on_gomalloc();
+	int fds[2];
+	ck_assert_int_eq(pipe(fds), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(fds[0]);
+		exit_pipe = fds[1];
+		exit_order = order;
+		static void *p[64];
+		for (int i = 0; i < 64; i++)
+			p[i] = malloc(1000 + 100 * i); /* refills: the child's scavenger starts */
+		for (int i = 0; i < 64; i++)
+			free(p[i]);
+		unsigned long long mask = 0;
+		for (int i = 0; i < 200 && mask == 0; i++) {
+			mask = scavenger_sigblk();
+			if (mask == 0)
+				usleep(10000);
+		}
+		if (mask == 0)
+			_exit(3); /* no scavenger thread: the case would prove nothing */
+		if (atexit(exit_marker) != 0)
+			_exit(4);
+		pthread_t t;
+		if (pthread_create(&t, NULL, exit_worker, NULL) != 0)
+			_exit(4);
+		if (order == ORDER_MAIN_LAST)
+			usleep(100000);
+		pthread_exit(NULL);
+	}
+	close(fds[1]);
+	int status = 0;
+	pid_t got = 0;
+	for (int i = 0; i < 1000 && got == 0; i++) { /* 10 s */
+		got = waitpid(pid, &status, WNOHANG);
+		if (got == 0)
+			usleep(10000);
+	}
+	if (got == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		close(fds[0]);
+		ck_abort_msg("the process did not end 10 s after its main thread's pthread_exit "
+		             "and its last thread's end (order %d): the scavenger kept it alive",
+		             (int)order);
+	}
+	char c = 0;
+	ssize_t n = read(fds[0], &c, 1);
+	close(fds[0]);
+	ck_assert_msg(WIFEXITED(status), "child ended by signal %d", WTERMSIG(status));
+	ck_assert_msg(WEXITSTATUS(status) != 3, "no scavenger thread started in the child");
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_msg(n == 1 && c == 'x', "the atexit handler did not run (exit(0) expected)");
+}
+
+START_TEST(test_main_thread_exit_worker_last)
+{
+	run_main_thread_exit(ORDER_WORKER_LAST);
+}
+END_TEST
+
+START_TEST(test_main_thread_exit_worker_no_cache)
+{
+	run_main_thread_exit(ORDER_WORKER_NO_CACHE);
+}
+END_TEST
+
+START_TEST(test_main_thread_exit_main_last)
+{
+	run_main_thread_exit(ORDER_MAIN_LAST);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
@@ -519,6 +636,9 @@ static Suite *threads_suite(void)
 	add_case(s, "producer_consumer_bounded", test_producer_consumer_bounded, 60);
 	add_case(s, "producer_consumer_long_lived", test_producer_consumer_long_lived, 60);
 	add_case(s, "scavenger_blocks_signals", test_scavenger_blocks_signals, 30);
+	add_case(s, "main_thread_exit_worker_last", test_main_thread_exit_worker_last, 30);
+	add_case(s, "main_thread_exit_worker_no_cache", test_main_thread_exit_worker_no_cache, 30);
+	add_case(s, "main_thread_exit_main_last", test_main_thread_exit_main_last, 30);
 	return s;
 }
 
