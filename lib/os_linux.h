@@ -43,8 +43,6 @@ void os_name(void *p, size_t bytes, const char *name);
 void os_set_madv_free(bool use_free);
 /* Monotonic clock in nanoseconds. */
 uint64_t os_nanotime(void);
-/* Sleep for ns nanoseconds. */
-void os_sleep_ns(uint64_t ns);
 /* Thread id (gettid). */
 int os_gettid(void);
 /* A memory barrier on every running thread of this process (membarrier
