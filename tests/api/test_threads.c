@@ -484,6 +484,24 @@ static unsigned long long scavenger_sigblk(void)
 	return mask;
 }
 
+/* Refills start the scavenger (in a forked child too: it restarts
+ * lazily); wait up to 2 s for its thread.  Its SigBlk, or 0 if none. */
+static unsigned long long scavenger_start_and_find(void)
+{
+	static void *p[64];
+	for (int i = 0; i < 64; i++)
+		p[i] = malloc(1000 + 100 * i);
+	for (int i = 0; i < 64; i++)
+		free(p[i]);
+	unsigned long long mask = 0;
+	for (int i = 0; i < 200 && mask == 0; i++) {
+		mask = scavenger_sigblk();
+		if (mask == 0)
+			usleep(10000);
+	}
+	return mask;
+}
+
 /* A signal sent to the process must never run the program's handler on
  * the scavenger thread: a handler that forks would take the fork handlers'
  * locks there while a program thread it interrupted held mheap.lock
@@ -494,17 +512,7 @@ static unsigned long long scavenger_sigblk(void)
 START_TEST(test_scavenger_blocks_signals)
 {
 	assert_runs_on_gomalloc();
-	static void *p[64];
-	for (int i = 0; i < 64; i++)
-		p[i] = malloc(1000 + 100 * i); /* refills: the scavenger starts */
-	for (int i = 0; i < 64; i++)
-		free(p[i]);
-	unsigned long long mask = 0;
-	for (int i = 0; i < 200 && mask == 0; i++) {
-		mask = scavenger_sigblk();
-		if (mask == 0)
-			usleep(10000);
-	}
+	unsigned long long mask = scavenger_start_and_find();
 	ck_assert_msg(mask != 0, "no gomalloc-scav thread found");
 	const int sigs[] = { SIGALRM, SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2,
 	                     SIGCHLD, SIGPROF, SIGPIPE, SIGVTALRM, SIGWINCH };
@@ -562,18 +570,7 @@ static void run_main_thread_exit(enum exit_order order)
 		close(fds[0]);
 		exit_pipe = fds[1];
 		exit_order = order;
-		static void *p[64];
-		for (int i = 0; i < 64; i++)
-			p[i] = malloc(1000 + 100 * i); /* refills: the child's scavenger starts */
-		for (int i = 0; i < 64; i++)
-			free(p[i]);
-		unsigned long long mask = 0;
-		for (int i = 0; i < 200 && mask == 0; i++) {
-			mask = scavenger_sigblk();
-			if (mask == 0)
-				usleep(10000);
-		}
-		if (mask == 0)
+		if (scavenger_start_and_find() == 0)
 			_exit(3); /* no scavenger thread: the case would prove nothing */
 		if (atexit(exit_marker) != 0)
 			_exit(4);
