@@ -22,7 +22,7 @@ srcdir=$(cd "${srcdir:-.}" && pwd)
 lib=$builddir/.libs/libgomalloc.so
 which=$builddir/tests/preload/whichmalloc
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(python3 pythreads perl git gcc sort sqlite3 bash make)
+[ ${#cases[@]} -gt 0 ] || cases=(python3 pythreads perl git gcc gxx sort sqlite3 bash make xz jq node java)
 
 unset LD_PRELOAD GOMALLOC_CONF LD_DEBUG LD_DEBUG_OUTPUT MALLOC_CONF
 export LC_ALL=C TZ=UTC
@@ -258,6 +258,167 @@ wl_make() {
 	make -s -j1 all
 }
 
+wl_gxx() {
+	# C++: the compiler's own allocations (g++'s cc1plus is a C++ program),
+	# then the built program's operator new/delete (plain, sized, aligned,
+	# arrays), containers and std::thread, all under the preload.
+	cat > t.cc <<'CCEOF'
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+struct alignas(64) Line { long v[8]; };
+struct Node { std::string name; std::vector<int> vals; std::shared_ptr<Node> next; };
+int main() {
+	std::map<std::string, std::vector<long>> m;
+	for (long i = 0; i < 200000; i++)
+		m["key" + std::to_string(i * 7919 % 30011)].push_back(i);
+	std::unordered_map<long, std::string> u;
+	for (long i = 0; i < 100000; i++) u[i * 31] = std::string(i % 300, 'a' + i % 26);
+	for (long i = 0; i < 100000; i += 3) u.erase(i * 31);
+	std::vector<std::unique_ptr<Line>> lines;
+	for (int i = 0; i < 5000; i++) { lines.emplace_back(new Line{}); lines.back()->v[i % 8] = i; }
+	long bad = 0;
+	for (auto &l : lines) bad += (reinterpret_cast<std::uintptr_t>(l.get()) % 64) != 0;
+	std::shared_ptr<Node> head;
+	for (int i = 0; i < 20000; i++) {
+		auto n = std::make_shared<Node>();
+		n->name = "node" + std::to_string(i);
+		n->vals.assign(i % 50, i);
+		n->next = i % 100 ? head : nullptr;
+		head = n;
+	}
+	std::mutex mu;
+	std::vector<std::string> out;
+	std::vector<std::thread> ts;
+	for (int t = 0; t < 4; t++)
+		ts.emplace_back([t, &mu, &out] {
+			std::vector<std::string> mine;
+			long s = 0;
+			for (int i = 0; i < 50000; i++) {
+				std::string x(1 + (i * 13 + t) % 700, 'x');
+				mine.push_back(x.substr(0, 8));
+				s += x.size();
+				if (mine.size() > 64) mine.erase(mine.begin(), mine.begin() + 32);
+				int *a = new int[1 + i % 100];
+				a[0] = i;
+				s += a[0] % 7;
+				delete[] a;
+			}
+			std::lock_guard<std::mutex> g(mu);
+			out.push_back("thread " + std::to_string(t) + " " + std::to_string(s));
+		});
+	for (auto &t : ts) t.join();
+	std::sort(out.begin(), out.end());
+	long total = 0;
+	for (auto &kv : m) total += kv.second.size() + kv.first.size();
+	size_t ulen = 0;
+	for (auto &kv : u) ulen += kv.second.size();
+	printf("map %zu total %ld umap %zu len %zu misaligned %ld head %s\n", m.size(), total,
+	       u.size(), ulen, bad, head->name.c_str());
+	for (auto &s : out) printf("%s\n", s.c_str());
+	return 0;
+}
+CCEOF
+	g++ -O1 -std=c++17 -pthread -Wall t.cc -o t || return 1
+	cksum < t
+	./t
+}
+
+wl_node() {
+	# node: V8's and libuv's malloc, worker threads, zlib, big strings.
+	cat > t.js <<'JSEOF'
+const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
+const zlib = require('zlib');
+if (isMainThread) {
+  const res = [];
+  let done = 0;
+  for (let i = 0; i < 3; i++) {
+    const w = new Worker(__filename, { workerData: i });
+    w.on('message', (m) => { res[i] = m; if (++done === 3) finish(); });
+  }
+  function finish() {
+    const obj = {};
+    for (let i = 0; i < 50000; i++) obj['k' + (i * 7919 % 10007)] = [i, 'v'.repeat(i % 40)];
+    const js = JSON.stringify(obj);
+    console.log(res.join(' '), Object.keys(obj).length, js.length,
+                zlib.gunzipSync(zlib.gzipSync(js)).toString() === js);
+  }
+} else {
+  let acc = 0;
+  const keep = [];
+  for (let k = 0; k < 1500; k++) {
+    const b = Buffer.alloc(1000 + (k * 37 % 40000), k & 255);
+    const z = zlib.deflateSync(b);
+    acc = (acc + z.length) % 1000003;
+    keep.push(b);
+    if (keep.length > 50) keep.shift();
+  }
+  parentPort.postMessage(workerData + ':' + acc);
+}
+JSEOF
+	node t.js
+}
+
+wl_java() {
+	# The JVM: its own threads (GC, compiler), malloc from C++ and from the
+	# class library, a thread pool of Java code.
+	cat > T.java <<'JEOF'
+import java.util.*;
+import java.util.concurrent.*;
+public class T {
+	public static void main(String[] a) throws Exception {
+		ExecutorService ex = Executors.newFixedThreadPool(3);
+		List<Future<Long>> fs = new ArrayList<>();
+		for (int t = 0; t < 6; t++) {
+			final int s = t;
+			fs.add(ex.submit(() -> {
+				long h = 0;
+				Map<String, Integer> m = new HashMap<>();
+				for (int i = 0; i < 100000; i++) m.put("k" + (i * 31 + s) % 20000, i);
+				for (Map.Entry<String, Integer> e : m.entrySet()) h += e.getKey().hashCode() ^ e.getValue();
+				return h;
+			}));
+		}
+		long r = 0;
+		for (Future<Long> f : fs) r += f.get();
+		ex.shutdown();
+		StringBuilder sb = new StringBuilder();
+		for (int i = 0; i < 20000; i++) sb.append(Integer.toHexString(i * 2654435761L > 0 ? i : -i));
+		System.out.println(r + " " + sb.length());
+	}
+}
+JEOF
+	javac T.java || return 1
+	java -Xmx256m -cp . T
+}
+
+wl_xz() {
+	# xz with two threads (liblzma's block threads) on 4 MB of text, and back.
+	awk 'BEGIN { x = 7; for (i = 0; i < 120000; i++) {
+		x = (x * 1103515245 + 12345) % 2147483648
+		printf "%d %s %x\n", i, substr("the quick brown fox jumps over the lazy dog", 1 + x % 20, 5 + x % 17), x } }' > in.txt
+	xz -T2 --block-size=512KiB -6 -k -c in.txt > in.txt.xz || return 1
+	xz -T2 -d -c in.txt.xz | cksum
+	xz -l in.txt.xz | tail -1
+	cksum < in.txt.xz
+}
+
+wl_jq() {
+	awk 'BEGIN { printf "["; for (i = 0; i < 40000; i++) {
+		printf "%s{\"id\":%d,\"grp\":\"g%d\",\"name\":\"n%d-%s\",\"v\":[%d,%d,%d]}", (i ? "," : ""),
+			i, i % 97, i, substr("abcdefghij", 1 + i % 10), i % 13, i * 7 % 101, i % 1000 } print "]" }' > in.json
+	jq -c 'group_by(.grp) | map({g: .[0].grp, n: length, s: (map(.v | add) | add)}) | sort_by(-.s) | .[0:5]' in.json || return 1
+	jq -c '[.[] | select(.name | test("-[ace]")) | .id] | length' in.json
+	jq -S 'map(select(.id % 4000 == 0) | .name |= ascii_upcase)' in.json
+}
+
 # ---- the harness ---------------------------------------------------------
 
 # program a case needs (to skip it when not installed)
@@ -266,6 +427,8 @@ need() {
 	python3 | pythreads) echo "$PY" ;;
 	sort) echo sort ;;
 	gcc) echo "gcc objdump" ;;
+	gxx) echo "g++" ;;
+	java) echo "java javac" ;;
 	*) echo "$1" ;;
 	esac
 }
