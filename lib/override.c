@@ -174,6 +174,13 @@ GM_EXPORT int __posix_memalign(void **memptr, size_t align, size_t size)
 {
 	return gm_posix_memalign(memptr, align, size);
 }
+/* cfree: gone from glibc's headers since 2.26, still in libc.so as the
+ * compat symbol cfree@GLIBC_2.2.5 that binaries linked before then call.
+ * Without this definition such a call reached glibc's free with our block
+ * and the program aborted ("free(): invalid pointer"); mimalloc and
+ * tcmalloc define it too (docs/design.md, "cfree"). */
+void cfree(void *p);
+GM_EXPORT void cfree(void *p) { gm_free(p); }
 
 /* ---- the gm_* extension API (include/gomalloc.h) ---- */
 

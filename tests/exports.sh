@@ -22,7 +22,7 @@ c_api="malloc free calloc realloc reallocarray posix_memalign aligned_alloc
 memalign valloc pvalloc malloc_usable_size malloc_trim mallopt mallinfo
 mallinfo2 malloc_stats malloc_info free_sized free_aligned_sized
 __libc_malloc __libc_free __libc_calloc __libc_realloc __libc_memalign
-__libc_valloc __libc_pvalloc __posix_memalign"
+__libc_valloc __libc_pvalloc __posix_memalign cfree"
 
 # operator new / new[]: (size_t), nothrow, align_val_t, align_val_t + nothrow
 # operator delete / delete[]: (void*), nothrow, sized, aligned, sized+aligned,

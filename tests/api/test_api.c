@@ -160,7 +160,7 @@ START_TEST(test_exported_symbols)
 		"mallinfo2", "malloc_stats", "malloc_info", "free_sized",
 		"free_aligned_sized", "__libc_malloc", "__libc_free",
 		"__libc_calloc", "__libc_realloc", "__libc_memalign",
-		"__libc_valloc", "__libc_pvalloc", "__posix_memalign",
+		"__libc_valloc", "__libc_pvalloc", "__posix_memalign", "cfree",
 		"gm_malloc_noscan", "gm_calloc_noscan", "gm_aligned_alloc_noscan",
 		"gm_kind_of", "gm_heap_walk", "gm_scavenge", "gm_stats", "gm_version",
 	};
@@ -810,6 +810,31 @@ START_TEST(test_malloc_info)
 }
 END_TEST
 
+/* ---- cfree, as a binary linked before glibc 2.26 calls it ---- */
+
+/* The reference names glibc's compat version, as in such a binary; the
+ * dynamic linker binds it to the first definition in the search order,
+ * libgomalloc's (unversioned).  Without it the call reached glibc's free
+ * with our block: abort, "free(): invalid pointer". */
+void old_cfree(void *p) __asm__("cfree");
+__asm__(".symver cfree,cfree@GLIBC_2.2.5");
+
+START_TEST(test_cfree_old_binaries)
+{
+	for (int i = 0; i < 2000; i++) {
+		size_t n = 1 + (size_t)i * 37 % 70000;
+		void *p = malloc(n);
+		ck_assert(live(p));
+		old_cfree(p);
+		ck_assert(!live(p));
+	}
+	void *p = calloc(3, 5000);
+	old_cfree(p);
+	ck_assert(!live(p));
+	old_cfree(NULL);
+}
+END_TEST
+
 /* ---- glibc's __libc_* names, through dlsym ---- */
 
 START_TEST(test_libc_names)
@@ -901,6 +926,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_malloc_stats);
 	tcase_add_test(tc, test_malloc_info);
 	tcase_add_test(tc, test_libc_names);
+	tcase_add_test(tc, test_cfree_old_binaries);
 	suite_add_tcase(s, tc);
 	return s;
 }
