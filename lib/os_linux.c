@@ -105,6 +105,13 @@ void *os_reserve(size_t bytes)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+void *os_alloc_zero_readonly(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 bool os_commit(void *p, size_t bytes)
 {
 	return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;

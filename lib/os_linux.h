@@ -22,6 +22,8 @@ void *os_alloc(size_t bytes);
 void os_free(void *p, size_t bytes);
 /* Reserve address space with no access (PROT_NONE, NORESERVE). */
 void *os_reserve(size_t bytes);
+/* Zero memory that faults on a write (shared zero summaries of pagealloc). */
+void *os_alloc_zero_readonly(size_t bytes);
 /* Make reserved space read-write; false on refusal. */
 bool os_commit(void *p, size_t bytes);
 /* Tell the kernel the pages' contents are not needed (scavenge).

@@ -19,8 +19,12 @@
  *   - summary[0..4]: one packed (start, max, end) per region; level l
  *     entry i covers addresses [i << shift[l], (i+1) << shift[l]), with
  *     shift = {34, 31, 28, 25, 22}: 16 GiB at the root, one chunk at the
- *     leaves.  Each level is one zero reservation; untouched entries read 0
- *     ("no free page"), which is also right for never-grown memory.
+ *     leaves.  Each level is cut in blocks of 2^14 summaries (128 KiB);
+ *     a block is mapped when a grown range first covers it, the others
+ *     are one shared read-only zero block: untouched entries read 0 ("no
+ *     free page"), which is also right for never-grown memory, and a
+ *     process's summaries take about 1.6 MiB of address space instead of
+ *     585 MiB (docs/design.md, "Address space under ulimit -v").
  *
  * Invariants (checked by tests/unit/test_pagealloc.c):
  *   summary[4][c]    = pallocbits_summarize(chunk c alloc)  (grown c not in
@@ -80,10 +84,34 @@ static size_t pagealloc_level_entries(int l)
 	return (size_t)1 << (GM_ADDR_BITS - pagealloc_level_shift[l]);
 }
 
-static size_t pagealloc_level_bytes(int l)
+#define PAGEALLOC_SUM_BLOCK_BYTES (PAGEALLOC_SUM_BLOCK * sizeof(pallocsum_t))
+
+static size_t pagealloc_level_blocks(int l)
 {
-	size_t b = pagealloc_level_entries(l) * sizeof(pallocsum_t);
-	return (b + GM_OS_PAGE_SIZE - 1) & ~(size_t)(GM_OS_PAGE_SIZE - 1);
+	return pagealloc_level_entries(l) >> PAGEALLOC_SUM_BLOCK_BITS;
+}
+
+/* Summary i of level l.  Groups of 8 siblings (aligned) and all of level
+ * 0 lie in one block, so a pointer to the first covers them. */
+static inline pallocsum_t *pagealloc_sum(const pagealloc_t *p, int l, size_t i)
+{
+	return &p->sumblk[l][i >> PAGEALLOC_SUM_BLOCK_BITS][i & (PAGEALLOC_SUM_BLOCK - 1)];
+}
+
+/* Map the summary blocks of level l over entries [lo, hi]; false if the
+ * OS refuses (blocks mapped so far stay, for a later grow). */
+static bool pagealloc_map_sums(pagealloc_t *p, int l, size_t lo, size_t hi)
+{
+	for (size_t b = lo >> PAGEALLOC_SUM_BLOCK_BITS; b <= hi >> PAGEALLOC_SUM_BLOCK_BITS; b++) {
+		if (p->sumblk[l][b] != p->zero_block)
+			continue;
+		pallocsum_t *blk = os_alloc(PAGEALLOC_SUM_BLOCK_BYTES);
+		if (blk == NULL)
+			return false;
+		p->sumblk[l][b] = blk;
+		p->meta_bytes += PAGEALLOC_SUM_BLOCK_BYTES;
+	}
+	return true;
 }
 
 /* Corrupt metadata: say so without allocating and stop. */
@@ -118,23 +146,39 @@ static bool pagealloc_chunk_grown(const pagealloc_t *p, chunk_idx_t ci)
 bool pagealloc_init(pagealloc_t *p)
 {
 	memset(p, 0, sizeof *p);
-	for (int l = 0; l < PAGEALLOC_LEVELS; l++) {
-		p->summary[l] = os_alloc(pagealloc_level_bytes(l));
-		if (p->summary[l] == NULL) {
+	p->sumblk[0] = p->sumblk_l0;
+	p->sumblk[1] = p->sumblk_l1;
+	p->sumblk[2] = p->sumblk_l2;
+	p->sumblk[3] = p->sumblk_l3;
+	p->sumblk[4] = p->sumblk_l4;
+	p->search_addr = PAGEALLOC_MAX_SEARCH_ADDR;
+	p->zero_block = os_alloc_zero_readonly(PAGEALLOC_SUM_BLOCK_BYTES);
+	if (p->zero_block == NULL)
+		return false;
+	for (int l = 0; l < PAGEALLOC_LEVELS; l++)
+		for (size_t b = 0; b < pagealloc_level_blocks(l); b++)
+			p->sumblk[l][b] = p->zero_block;
+	/* the root levels whole (1.1 MiB of address space, touched as used) */
+	for (int l = 0; l < 2; l++) {
+		if (!pagealloc_map_sums(p, l, 0, pagealloc_level_entries(l) - 1)) {
 			pagealloc_destroy(p);
 			return false;
 		}
-		p->meta_bytes += pagealloc_level_bytes(l);
 	}
-	p->search_addr = PAGEALLOC_MAX_SEARCH_ADDR;
 	return true;
 }
 
 void pagealloc_destroy(pagealloc_t *p)
 {
-	for (int l = 0; l < PAGEALLOC_LEVELS; l++)
-		if (p->summary[l] != NULL)
-			os_free(p->summary[l], pagealloc_level_bytes(l));
+	for (int l = 0; l < PAGEALLOC_LEVELS; l++) {
+		if (p->sumblk[l] == NULL)
+			continue;
+		for (size_t b = 0; b < pagealloc_level_blocks(l); b++)
+			if (p->sumblk[l][b] != NULL && p->sumblk[l][b] != p->zero_block)
+				os_free(p->sumblk[l][b], PAGEALLOC_SUM_BLOCK_BYTES);
+	}
+	if (p->zero_block != NULL)
+		os_free(p->zero_block, PAGEALLOC_SUM_BLOCK_BYTES);
 	for (size_t i = 0; i < (1u << PAGEALLOC_CHUNKS_L1_BITS); i++)
 		if (p->chunks[i] != NULL)
 			os_free(p->chunks[i], sizeof(pagealloc_l2_t));
@@ -181,21 +225,22 @@ static void pagealloc_update(pagealloc_t *p, uintptr_t base, size_t npages,
 	uintptr_t limit = base + npages * GM_PAGE_SIZE - 1; /* inclusive */
 	chunk_idx_t sc = pagealloc_chunk_index(base);
 	chunk_idx_t ec = pagealloc_chunk_index(limit);
-	pallocsum_t *leaf = p->summary[PAGEALLOC_LEVELS - 1];
+	const int leaf = PAGEALLOC_LEVELS - 1;
 
 	if (sc == ec) {
 		pallocsum_t y = pallocbits_summarize(&pagealloc_chunk_of(p, sc)->alloc);
-		if (leaf[sc] == y)
+		pallocsum_t *e = pagealloc_sum(p, leaf, sc);
+		if (*e == y)
 			return;
-		leaf[sc] = y;
+		*e = y;
 	} else if (contig) {
-		leaf[sc] = pallocbits_summarize(&pagealloc_chunk_of(p, sc)->alloc);
+		*pagealloc_sum(p, leaf, sc) = pallocbits_summarize(&pagealloc_chunk_of(p, sc)->alloc);
 		for (chunk_idx_t c = sc + 1; c < ec; c++)
-			leaf[c] = alloc ? 0 : PALLOCSUM_FREE_CHUNK;
-		leaf[ec] = pallocbits_summarize(&pagealloc_chunk_of(p, ec)->alloc);
+			*pagealloc_sum(p, leaf, c) = alloc ? 0 : PALLOCSUM_FREE_CHUNK;
+		*pagealloc_sum(p, leaf, ec) = pallocbits_summarize(&pagealloc_chunk_of(p, ec)->alloc);
 	} else {
 		for (chunk_idx_t c = sc; c <= ec; c++)
-			leaf[c] = pallocbits_summarize(&pagealloc_chunk_of(p, c)->alloc);
+			*pagealloc_sum(p, leaf, c) = pallocbits_summarize(&pagealloc_chunk_of(p, c)->alloc);
 	}
 
 	bool changed = true;
@@ -207,10 +252,11 @@ static void pagealloc_update(pagealloc_t *p, uintptr_t base, size_t npages,
 		size_t hi = (limit >> pagealloc_level_shift[l]) + 1;
 		for (size_t i = lo; i < hi; i++) {
 			pallocsum_t sum = pagealloc_merge(
-			    &p->summary[l + 1][i << child_bits],
+			    pagealloc_sum(p, l + 1, i << child_bits),
 			    (size_t)1 << child_bits, child_log_pages);
-			if (p->summary[l][i] != sum) {
-				p->summary[l][i] = sum;
+			pallocsum_t *e = pagealloc_sum(p, l, i);
+			if (*e != sum) {
+				*e = sum;
 				changed = true;
 			}
 		}
@@ -327,6 +373,11 @@ bool pagealloc_grow(pagealloc_t *p, uintptr_t base, size_t bytes)
 			return false;
 		p->meta_bytes += sizeof(pagealloc_l2_t);
 	}
+	/* ... and the summary blocks over the range, every level */
+	for (int l = 0; l < PAGEALLOC_LEVELS; l++)
+		if (!pagealloc_map_sums(p, l, base >> pagealloc_level_shift[l],
+		                        (limit - 1) >> pagealloc_level_shift[l]))
+			return false;
 
 	/* Fresh memory is free and scavenged (zero, not resident). */
 	for (chunk_idx_t c = sc; c < ec; c++) {
@@ -390,7 +441,7 @@ static uintptr_t pagealloc_find(const pagealloc_t *p, size_t npages,
 		size_t whole = (size_t)1 << log_pages;
 		unsigned shift = pagealloc_level_shift[l];
 		i <<= pagealloc_level_bits[l];
-		const pallocsum_t *entries = &p->summary[l][i];
+		const pallocsum_t *entries = pagealloc_sum(p, l, i);
 
 		/* Start at search_addr's entry if it lies in this block. */
 		size_t j0 = 0;
@@ -473,7 +524,7 @@ uintptr_t pagealloc_alloc(pagealloc_t *p, size_t npages, size_t *scav_pages)
 	page_idx_t spi = pagealloc_chunk_page_index(p->search_addr);
 	if (GM_PAGES_PER_CHUNK - spi >= npages) {
 		chunk_idx_t ci = pagealloc_chunk_index(p->search_addr);
-		if (pallocsum_max(p->summary[PAGEALLOC_LEVELS - 1][ci]) >= npages) {
+		if (pallocsum_max(*pagealloc_sum(p, PAGEALLOC_LEVELS - 1, ci)) >= npages) {
 			page_idx_t sidx;
 			page_idx_t j = pallocbits_find(&pagealloc_chunk_of(p, ci)->alloc,
 			                               npages, spi, &sidx);
@@ -583,7 +634,7 @@ static chunk_idx_t pagealloc_prev_free_chunk(const pagealloc_t *p,
 	for (;;) {
 		size_t lo = l == 0 ? 0 : idx & ~(((size_t)1 << pagealloc_level_bits[l]) - 1);
 		size_t j = idx + 1;
-		while (j > lo && p->summary[l][j - 1] == 0)
+		while (j > lo && *pagealloc_sum(p, l, j - 1) == 0)
 			j--;
 		if (j > lo) { /* entry j-1 has a free page: its highest child */
 			if (l == PAGEALLOC_LEVELS - 1)
@@ -691,7 +742,7 @@ pagecache_t pagealloc_alloc_to_cache(pagealloc_t *p)
 		return c;
 	chunk_idx_t ci = pagealloc_chunk_index(p->search_addr);
 	page_idx_t j;
-	if (p->summary[PAGEALLOC_LEVELS - 1][ci] != 0) {
+	if (*pagealloc_sum(p, PAGEALLOC_LEVELS - 1, ci) != 0) {
 		/* Free pages at or near search_addr. */
 		j = pallocbits_find1(&pagealloc_chunk_of(p, ci)->alloc,
 		                     pagealloc_chunk_page_index(p->search_addr));
@@ -784,10 +835,10 @@ uint64_t pagealloc_summary(pagealloc_t *p, int level, size_t idx)
 {
 	if (p->ndirty != 0)
 		pagealloc_sync(p);
-	if (level < 0 || level >= PAGEALLOC_LEVELS || p->summary[level] == NULL ||
+	if (level < 0 || level >= PAGEALLOC_LEVELS || p->sumblk[level] == NULL ||
 	    idx >= pagealloc_level_entries(level))
 		return 0;
-	return p->summary[level][idx];
+	return *pagealloc_sum(p, level, idx);
 }
 
 const pallocdata_t *pagealloc_chunk(const pagealloc_t *p, chunk_idx_t ci)

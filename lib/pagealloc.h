@@ -59,14 +59,27 @@ typedef struct pagealloc_l2 {
 	uint64_t grown[(1u << PAGEALLOC_CHUNKS_L2_BITS) / 64];
 } pagealloc_l2_t;
 
+/* Summaries per block of a summary level (128 KiB: level 0 is one). */
+#define PAGEALLOC_SUM_BLOCK_BITS 14
+#define PAGEALLOC_SUM_BLOCK      ((size_t)1 << PAGEALLOC_SUM_BLOCK_BITS)
+_Static_assert(PAGEALLOC_L0_BITS == PAGEALLOC_SUM_BLOCK_BITS,
+               "level 0 (scanned whole by the search) is one block");
+
 /* Chunks with deferred summary updates before a forced sync. */
 #define PAGEALLOC_DIRTY_MAX 16
 
 typedef struct pagealloc {
-	/* summary[l] has 1 << (14 + 3*l) entries, one reserved zero mapping
-	 * each (level 4: one per chunk, 512 MiB of address space); only the
-	 * pages of grown ranges are ever written.  Under mheap lock. */
-	pallocsum_t *summary[PAGEALLOC_LEVELS];
+	/* Level l has 1 << (14 + 3*l) summaries (level 4: one per chunk of
+	 * the 48-bit address space), kept in blocks of PAGEALLOC_SUM_BLOCK
+	 * summaries: sumblk[l][b] is block b of level l, the shared read-only
+	 * zero block (zero_block) until pagealloc_grow maps it for a grown
+	 * range, so only the blocks over grown ranges take address space
+	 * (docs/design.md, "Address space under ulimit -v").  Levels 0 and
+	 * 1 are mapped whole at init.  Under mheap lock. */
+	pallocsum_t *sumblk_l0[1], *sumblk_l1[8], *sumblk_l2[64], *sumblk_l3[512],
+	    *sumblk_l4[4096];
+	pallocsum_t **sumblk[PAGEALLOC_LEVELS];
+	pallocsum_t *zero_block;
 	/* chunk_idx -> bitmaps.  Under mheap lock. */
 	pagealloc_l2_t *chunks[1u << PAGEALLOC_CHUNKS_L1_BITS];
 	/* Go's searchAddr: every page below it is allocated.  Either inside a
@@ -86,7 +99,7 @@ typedef struct pagealloc {
 	 * no lock: atomic) or the cache is flushed.  Released memory all the
 	 * same (Go's heapReleased counts them until they are allocated). */
 	_Atomic size_t cache_scav_pages;
-	/* Bytes of metadata mappings (summaries reserved + L2 blocks). */
+	/* Bytes of metadata mappings (summary blocks + L2 blocks). */
 	size_t meta_bytes;
 	/* Chunks whose summaries lag their bitmaps: a free inside one chunk
 	 * (pagealloc_free: a span going back) changes the bits and the counts

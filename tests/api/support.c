@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +45,8 @@ size_t rss_bytes(void)
 		return 0;
 	return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
 }
+
+size_t run_child_as_limit;
 
 void run_child(const char *conf, const char *name, int timeout_s, child_result_t *r)
 {
@@ -77,6 +80,11 @@ void run_child(const char *conf, const char *name, int timeout_s, child_result_t
 	if (pid == 0) {
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
+		if (run_child_as_limit != 0) {
+			struct rlimit rl = { run_child_as_limit, run_child_as_limit };
+			if (setrlimit(RLIMIT_AS, &rl) != 0)
+				_exit(126);
+		}
 		execve(exe, argv, envp);
 		_exit(127);
 	}

@@ -63,6 +63,9 @@ typedef struct child_result {
  * is NULL), killed after timeout_s; collect its stdout and stderr and echo
  * them to this process's stdout (the test log). */
 void run_child(const char *conf, const char *name, int timeout_s, child_result_t *r);
+/* When not 0: run_child's child runs under RLIMIT_AS of this many bytes
+ * (set between fork and exec, so the whole new process is under it). */
+extern size_t run_child_as_limit;
 
 /* run_child with a 45 s timeout; the Check case fails unless the child
  * exits 0 (its "FAIL-REASON: " line, if any, is the failure message). */

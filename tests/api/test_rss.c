@@ -27,6 +27,9 @@
  * small size class (one current span per class), free it all themselves,
  * and stay alive and idle; their current spans must go back (or stay)
  * (idle_current_main).
+ * rlimit-as: run under RLIMIT_AS of 384 MiB (`ulimit -v`), set before exec;
+ * the address space once gomalloc is up must be at most 192 MiB, and 64 MiB
+ * of blocks and two threads must work (rlimit_as_main).
  * growth / growth-kept: blocks A (48 MiB) and B (32 MiB) touched, A freed,
  * then C (64 MiB) touched: A's free pages cannot hold C, so the heap takes
  * new pages, and must release A's at once (no delay: scavenge_delay_ms is
@@ -580,6 +583,121 @@ static int huge_main(const char *mode)
 	return 1;
 }
 
+/* rlimit-as: the parent set RLIMIT_AS (RLIMIT_AS_BYTES) before exec.  The
+ * process's address space right after gomalloc is up must stay far below
+ * it (before 2026-11-28 the page allocator's summaries alone reserved 585
+ * MiB: every allocation failed under `ulimit -v` below about 700 MB), and
+ * 64 MiB of small and large blocks, and two threads, must work under it. */
+#define RLIMIT_AS_BYTES ((size_t)384 << 20)
+#define RLIMIT_AS_BASE_MAX ((size_t)192 << 20)
+
+/* VmSize, read without malloc (stdio would allocate, and under the limit
+ * a broken allocator fails every allocation). */
+static size_t vm_size_bytes(void)
+{
+	char buf[8192];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *v = strstr(buf, "VmSize:");
+	size_t kb = 0;
+	if (v == NULL || sscanf(v, "VmSize: %zu kB", &kb) != 1)
+		return 0;
+	return kb << 10;
+}
+
+static void *rlimit_thread(void *arg)
+{
+	uintptr_t bad = 0;
+	for (int r = 0; r < 200; r++) {
+		void *b[100];
+		for (int i = 0; i < 100; i++) {
+			size_t n = 16 + (size_t)(i * 97 + r) % 3000;
+			b[i] = malloc(n);
+			if (b[i] == NULL)
+				return (void *)1;
+			memset(b[i], i, n);
+		}
+		for (int i = 0; i < 100; i++) {
+			bad |= ((unsigned char *)b[i])[0] != (unsigned char)i;
+			free(b[i]);
+		}
+	}
+	return (void *)bad;
+}
+
+static int rlimit_as_main(void)
+{
+	size_t vm = vm_size_bytes();
+	void *first = malloc(100);
+	if (first == NULL) {
+		printf("FAIL-REASON: malloc(100) failed under RLIMIT_AS of %zu MiB "
+		       "(address space %zu MiB)\n", RLIMIT_AS_BYTES >> 20, vm >> 20);
+		return 1;
+	}
+	free(first);
+	if (vm == 0 || vm > RLIMIT_AS_BASE_MAX) {
+		printf("FAIL-REASON: address space %zu MiB once gomalloc is up (want <= %zu MiB)\n",
+		       vm >> 20, RLIMIT_AS_BASE_MAX >> 20);
+		return 1;
+	}
+	enum { NS = 48000, NL = 24 };
+	static unsigned char *s[NS], *l[NL];
+	static size_t ssz[NS], lsz[NL];
+	for (size_t i = 0; i < NS; i++) { /* ~48 MiB: 16..2064 bytes */
+		ssz[i] = 16 + i * 7919 % 2049;
+		s[i] = malloc(ssz[i]);
+		if (s[i] == NULL) {
+			printf("FAIL-REASON: malloc(%zu) failed after %zu blocks, address space %zu MiB\n",
+			       ssz[i], i, vm_size_bytes() >> 20);
+			return 1;
+		}
+		memset(s[i], (int)(i & 0xff), ssz[i]);
+	}
+	for (size_t i = 0; i < NL; i++) { /* ~16 MiB: 64 KiB .. 1.2 MiB */
+		lsz[i] = (64 << 10) + i * (48 << 10);
+		l[i] = malloc(lsz[i]);
+		if (l[i] == NULL) {
+			printf("FAIL-REASON: malloc(%zu) failed, address space %zu MiB\n", lsz[i],
+			       vm_size_bytes() >> 20);
+			return 1;
+		}
+		memset(l[i], (int)(i + 1), lsz[i]);
+	}
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		if (pthread_create(&t[i], NULL, rlimit_thread, NULL) != 0) {
+			printf("FAIL-REASON: pthread_create failed under the limit\n");
+			return 1;
+		}
+	int bad = 0;
+	for (int i = 0; i < 2; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		bad |= r != NULL;
+	}
+	for (size_t i = 0; i < NS; i++)
+		bad |= s[i][0] != (unsigned char)(i & 0xff) || s[i][ssz[i] - 1] != (unsigned char)(i & 0xff);
+	for (size_t i = 0; i < NL; i++)
+		bad |= l[i][0] != (unsigned char)(i + 1) || l[i][lsz[i] - 1] != (unsigned char)(i + 1);
+	for (size_t i = 0; i < NS; i++)
+		free(s[i]);
+	for (size_t i = 0; i < NL; i++)
+		free(l[i]);
+	if (bad) {
+		printf("FAIL-REASON: a block lost its contents or a thread's malloc failed\n");
+		return 1;
+	}
+	printf("address space: %zu MiB at start, %zu MiB at the end (limit %zu MiB)\n", vm >> 20,
+	       vm_size_bytes() >> 20, RLIMIT_AS_BYTES >> 20);
+	return 0;
+}
+
 static int child_main(const char *mode)
 {
 	alarm(40); /* a hang fails the case */
@@ -597,6 +715,8 @@ static int child_main(const char *mode)
 		return growth_main(mode);
 	if (strncmp(mode, "huge", 4) == 0)
 		return huge_main(mode);
+	if (strcmp(mode, "rlimit-as") == 0)
+		return rlimit_as_main();
 
 	blockset_t live_s, live_l, burst_s, burst_l;
 	if (!bs_init(&live_s, 1 << 16) || !bs_init(&live_l, 1 << 12) ||
@@ -715,6 +835,13 @@ static int child_main(const char *mode)
 /* ------------------------------------------------------------------ */
 /* the parent: Check cases that run the child                         */
 
+START_TEST(runs_under_rlimit_as)
+{
+	run_child_as_limit = RLIMIT_AS_BYTES; /* this forked case only */
+	expect_child_ok(NULL, "rlimit-as");
+}
+END_TEST
+
 START_TEST(rss_falls_background)
 {
 	/* default options: background scavenger */
@@ -800,6 +927,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, free_pages_kept_at_growth_under_goal);
 	tcase_add_test(tc, huge_block_returns_when_idle);
 	tcase_add_test(tc, huge_block_returns_at_trim);
+	tcase_add_test(tc, runs_under_rlimit_as);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -22,7 +22,7 @@ srcdir=$(cd "${srcdir:-.}" && pwd)
 lib=$builddir/.libs/libgomalloc.so
 which=$builddir/tests/preload/whichmalloc
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(python3 pythreads perl git gcc gxx sort sqlite3 bash make xz jq node java)
+[ ${#cases[@]} -gt 0 ] || cases=(python3 pythreads perl git gcc gxx sort sqlite3 bash make xz jq node java rlimit)
 
 unset LD_PRELOAD GOMALLOC_CONF LD_DEBUG LD_DEBUG_OUTPUT MALLOC_CONF
 export LC_ALL=C TZ=UTC
@@ -419,12 +419,27 @@ wl_jq() {
 	jq -S 'map(select(.id % 4000 == 0) | .name |= ascii_upcase)' in.json
 }
 
+wl_rlimit() {
+	# Under `ulimit -v` (RLIMIT_AS, 384 MiB): the address space gomalloc
+	# takes must leave room for the program (before 2026-11-28 it took 700
+	# MB at start, and every allocation failed under a limit below that).
+	ulimit -v 393216 || return 1
+	awk 'BEGIN { x = 3; for (i = 0; i < 200000; i++) { x = (x * 69069 + 1) % 2147483648; printf "%08x %d\n", x, i } }' > in.txt
+	sort --parallel=2 -S 32M in.txt | cksum
+	PYTHONMALLOC=malloc PYTHONHASHSEED=0 "$PY" -c '
+d = {}
+for i in range(300000):
+    d["k%d" % (i * 7919 % 100003)] = [i] * (i % 20)
+print(len(d), sum(len(v) for v in d.values()))'
+	bash -c 'a=(); for ((i = 0; i < 20000; i++)); do a+=("x$i"); done; echo ${#a[@]} ${a[19999]}'
+}
+
 # ---- the harness ---------------------------------------------------------
 
 # program a case needs (to skip it when not installed)
 need() {
 	case $1 in
-	python3 | pythreads) echo "$PY" ;;
+	python3 | pythreads | rlimit) echo "$PY" ;;
 	sort) echo sort ;;
 	gcc) echo "gcc objdump" ;;
 	gxx) echo "g++" ;;
