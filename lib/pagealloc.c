@@ -85,6 +85,15 @@ static size_t pagealloc_level_entries(int l)
 }
 
 #define PAGEALLOC_SUM_BLOCK_BYTES (PAGEALLOC_SUM_BLOCK * sizeof(pallocsum_t))
+#define PAGEALLOC_DIR_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define PAGEALLOC_LEVEL_BLOCKS(l) \
+	((size_t)1 << (PAGEALLOC_L0_BITS + (l) * PAGEALLOC_LEVEL_BITS - PAGEALLOC_SUM_BLOCK_BITS))
+_Static_assert(PAGEALLOC_DIR_LEN(((pagealloc_t *)0)->sumblk_l0) == PAGEALLOC_LEVEL_BLOCKS(0) &&
+               PAGEALLOC_DIR_LEN(((pagealloc_t *)0)->sumblk_l1) == PAGEALLOC_LEVEL_BLOCKS(1) &&
+               PAGEALLOC_DIR_LEN(((pagealloc_t *)0)->sumblk_l2) == PAGEALLOC_LEVEL_BLOCKS(2) &&
+               PAGEALLOC_DIR_LEN(((pagealloc_t *)0)->sumblk_l3) == PAGEALLOC_LEVEL_BLOCKS(3) &&
+               PAGEALLOC_DIR_LEN(((pagealloc_t *)0)->sumblk_l4) == PAGEALLOC_LEVEL_BLOCKS(4),
+               "one block pointer per block of each level");
 
 static size_t pagealloc_level_blocks(int l)
 {
