@@ -29,7 +29,9 @@ double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-size_t rss_bytes(void)
+/* Field `field` (0: total size, 1: resident) of /proc/self/statm in bytes,
+ * 0 if unreadable; no malloc (the callers may run where it fails). */
+static size_t statm_bytes(int field)
 {
 	char buf[128];
 	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -40,10 +42,20 @@ size_t rss_bytes(void)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	unsigned long size = 0, res = 0;
-	if (sscanf(buf, "%lu %lu", &size, &res) != 2)
+	unsigned long f[2] = { 0, 0 };
+	if (sscanf(buf, "%lu %lu", &f[0], &f[1]) != 2)
 		return 0;
-	return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
+	return (size_t)f[field] * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+size_t rss_bytes(void)
+{
+	return statm_bytes(1);
+}
+
+size_t vm_bytes(void)
+{
+	return statm_bytes(0);
 }
 
 size_t run_child_as_limit;

@@ -42,6 +42,8 @@ double now_s(void);
 
 /* Resident set size of this process in bytes (0 if unreadable). */
 size_t rss_bytes(void);
+/* The address space (VmSize) in bytes, from the same file; 0 if unreadable. */
+size_t vm_bytes(void);
 
 /* Bytes as MiB, for messages. */
 double mib(size_t bytes);

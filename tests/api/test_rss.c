@@ -591,26 +591,6 @@ static int huge_main(const char *mode)
 #define RLIMIT_AS_BYTES ((size_t)384 << 20)
 #define RLIMIT_AS_BASE_MAX ((size_t)192 << 20)
 
-/* VmSize, read without malloc (stdio would allocate, and under the limit
- * a broken allocator fails every allocation). */
-static size_t vm_size_bytes(void)
-{
-	char buf[8192];
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	const char *v = strstr(buf, "VmSize:");
-	size_t kb = 0;
-	if (v == NULL || sscanf(v, "VmSize: %zu kB", &kb) != 1)
-		return 0;
-	return kb << 10;
-}
-
 static void *rlimit_thread(void *arg)
 {
 	uintptr_t bad = 0;
@@ -633,7 +613,7 @@ static void *rlimit_thread(void *arg)
 
 static int rlimit_as_main(void)
 {
-	size_t vm = vm_size_bytes();
+	size_t vm = vm_bytes();
 	void *first = malloc(100);
 	if (first == NULL) {
 		printf("FAIL-REASON: malloc(100) failed under RLIMIT_AS of %zu MiB "
@@ -654,7 +634,7 @@ static int rlimit_as_main(void)
 		s[i] = malloc(ssz[i]);
 		if (s[i] == NULL) {
 			printf("FAIL-REASON: malloc(%zu) failed after %zu blocks, address space %zu MiB\n",
-			       ssz[i], i, vm_size_bytes() >> 20);
+			       ssz[i], i, vm_bytes() >> 20);
 			return 1;
 		}
 		memset(s[i], (int)(i & 0xff), ssz[i]);
@@ -664,7 +644,7 @@ static int rlimit_as_main(void)
 		l[i] = malloc(lsz[i]);
 		if (l[i] == NULL) {
 			printf("FAIL-REASON: malloc(%zu) failed, address space %zu MiB\n", lsz[i],
-			       vm_size_bytes() >> 20);
+			       vm_bytes() >> 20);
 			return 1;
 		}
 		memset(l[i], (int)(i + 1), lsz[i]);
@@ -694,7 +674,7 @@ static int rlimit_as_main(void)
 		return 1;
 	}
 	printf("address space: %zu MiB at start, %zu MiB at the end (limit %zu MiB)\n", vm >> 20,
-	       vm_size_bytes() >> 20, RLIMIT_AS_BYTES >> 20);
+	       vm_bytes() >> 20, RLIMIT_AS_BYTES >> 20);
 	return 0;
 }
 
