@@ -572,7 +572,8 @@ void gm_free_slow(void *p, const char *call)
 	uintptr_t off = (uintptr_t)p - s->base;
 	uint32_t idx = sizeclass_objindex(s->divmagic, off);
 	uint64_t bit = 1ull << (idx & 63);
-	if (atomic_load_explicit(&s->owner, memory_order_relaxed) == c) {
+	mcache_t *owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
+	if (owner == c) {
 		/* the fast path refused an object start whose free-map bit is
 		 * set: freed already, or never handed out since the slot was */
 		gm_bad_pointer(call, p, "double free (block is free)");
@@ -593,6 +594,8 @@ void gm_free_slow(void *p, const char *call)
 	                                        memory_order_release);
 	if (UNLIKELY(old & bit))
 		gm_bad_pointer(call, p, "double free (block already freed)");
+	else if (owner == NULL)
+		mcentral_note_remote(s->spanclass); /* nobody would sweep it */
 }
 
 /* realloc and malloc_usable_size of a small block: is it live?  (free

@@ -16,6 +16,11 @@
  * remote frees (Go's spanBudget), or allocate a new span from mheap.
  * A span that turns out empty when swept goes back to mheap.
  *
+ * Reclaim: frees into spans these lists hold (their owner exited or gave
+ * them back) mark the class (mcentral_note_remote); mheap_alloc_span then
+ * sweeps the marked classes' lists (mcentral_reclaim_pending), and before
+ * the heap grows every class's (mcentral_reclaim_all).
+ *
  * Locks: mcentral[spc].lock (rank MCENTRAL, never two at once), then
  * mheap.lock inside it to free or allocate spans.
  *
@@ -206,46 +211,78 @@ void mcentral_uncache_span(mspan_t *s)
 	gm_mutex_unlock(&mc->lock);
 }
 
-size_t mcentral_reclaim_all(void)
+/* Sweep mc's full spans with remote frees and its partial spans; empty
+ * ones go back to mheap.  Returns the pages released; *walked counts the
+ * spans looked at. */
+static size_t mcentral_reclaim_class(mcentral_t *mc, size_t *walked)
 {
 	size_t released = 0;
+	gm_mutex_lock(&mc->lock);
+	mspan_t *s = mc->full.head;
+	while (s != NULL) {
+		mspan_t *next = s->next;
+		++*walked;
+		if (mspan_has_remote(s)) {
+			size_t nfree = mspan_sweep(s);
+			if (nfree > 0) {
+				span_list_remove(&mc->full, s);
+				if (nfree == s->nelems) {
+					released += s->npages;
+					mcentral_release_empty(s);
+				} else {
+					s->list = SPAN_LIST_CENTRAL_PARTIAL;
+					span_list_push(&mc->partial, s);
+				}
+			}
+		}
+		s = next;
+	}
+	s = mc->partial.head;
+	while (s != NULL) {
+		mspan_t *next = s->next;
+		++*walked;
+		size_t nfree = mspan_sweep(s);
+		if (nfree == s->nelems) {
+			span_list_remove(&mc->partial, s);
+			released += s->npages;
+			mcentral_release_empty(s);
+		}
+		s = next;
+	}
+	gm_mutex_unlock(&mc->lock);
+	return released;
+}
+
+size_t mcentral_reclaim_all(void)
+{
+	size_t released = 0, walked = 0;
 	for (unsigned i = 2; i < GM_NUM_SPAN_CLASSES; i++) {
 		mcentral_t *mc = &mcentral[i];
 		if (mc->full.n == 0 && mc->partial.n == 0)
 			continue;
-		gm_mutex_lock(&mc->lock);
-		mspan_t *s = mc->full.head;
-		while (s != NULL) {
-			mspan_t *next = s->next;
-			if (mspan_has_remote(s)) {
-				size_t nfree = mspan_sweep(s);
-				if (nfree > 0) {
-					span_list_remove(&mc->full, s);
-					if (nfree == s->nelems) {
-						released += s->npages;
-						mcentral_release_empty(s);
-					} else {
-						s->list = SPAN_LIST_CENTRAL_PARTIAL;
-						span_list_push(&mc->partial, s);
-					}
-				}
-			}
-			s = next;
-		}
-		s = mc->partial.head;
-		while (s != NULL) {
-			mspan_t *next = s->next;
-			size_t nfree = mspan_sweep(s);
-			if (nfree == s->nelems) {
-				span_list_remove(&mc->partial, s);
-				released += s->npages;
-				mcentral_release_empty(s);
-			}
-			s = next;
-		}
-		gm_mutex_unlock(&mc->lock);
+		atomic_store_explicit(&mc->remote_pending, false, memory_order_relaxed);
+		released += mcentral_reclaim_class(mc, &walked);
 	}
 	return released;
+}
+
+_Atomic bool mcentral_remote_pending;
+
+size_t mcentral_reclaim_pending(void)
+{
+	/* one thread at a time takes the marks: the exchange (a slow path's
+	 * RMW, at most once per mark) */
+	if (!atomic_exchange_explicit(&mcentral_remote_pending, false, memory_order_relaxed))
+		return 0;
+	size_t walked = 0;
+	for (unsigned i = 2; i < GM_NUM_SPAN_CLASSES; i++) {
+		mcentral_t *mc = &mcentral[i];
+		if (!atomic_load_explicit(&mc->remote_pending, memory_order_relaxed))
+			continue;
+		atomic_store_explicit(&mc->remote_pending, false, memory_order_relaxed);
+		(void)mcentral_reclaim_class(mc, &walked);
+	}
+	return walked;
 }
 
 void mcentral_fork_prepare(void)

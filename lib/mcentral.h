@@ -69,6 +69,9 @@ typedef struct mcentral {
 	spanclass_t spanclass;
 	span_list_t partial;   /* swept, has free slots; under lock */
 	span_list_t full;      /* no known free slot (may have remote frees) */
+	/* a free by a thread landed in a span of this list's (owner NULL)
+	 * since the last reclaim: see mcentral_note_remote */
+	_Atomic bool remote_pending;
 } GM_ALIGNED(GM_CACHELINE) mcentral_t;
 
 extern mcentral_t mcentral[GM_NUM_SPAN_CLASSES];
@@ -82,6 +85,31 @@ mspan_t *mcentral_cache_span(struct mcache *c, spanclass_t spc);
 void mcentral_uncache_span(mspan_t *s);
 /* Sweep every span in every central full list (reclaim before growth). */
 size_t mcentral_reclaim_all(void);
+
+/* Some mcentral has remote_pending set. */
+extern _Atomic bool mcentral_remote_pending;
+
+/* A thread freed a block of a span no cache owns (its owner exited or gave
+ * it back): its class's lists may now hold a span with no live object,
+ * which nothing else would sweep until the heap must grow.  Two flags, each
+ * set by a load and a store only when clear (no read-modify-write, and
+ * the lines stay shared while set).  A hint: a span handed to a cache
+ * meanwhile is swept by that cache, one given back meanwhile was swept
+ * when given back. */
+static inline void mcentral_note_remote(spanclass_t spc)
+{
+	mcentral_t *mc = &mcentral[spc];
+	if (!atomic_load_explicit(&mc->remote_pending, memory_order_relaxed)) {
+		atomic_store_explicit(&mc->remote_pending, true, memory_order_relaxed);
+		if (!atomic_load_explicit(&mcentral_remote_pending, memory_order_relaxed))
+			atomic_store_explicit(&mcentral_remote_pending, true, memory_order_relaxed);
+	}
+}
+
+/* Sweep the lists of the classes mcentral_note_remote marked (clearing the
+ * marks first) and give their empty spans back to mheap.  No lock held on
+ * entry.  Returns the number of spans looked at (the work done). */
+size_t mcentral_reclaim_pending(void);
 
 /* Set (once, by a plain store) before the first free by a thread that does
  * not own the span: until then no remote_bits word can be non-zero, so the

@@ -22,6 +22,11 @@
  * their arena's zeroed_base (never handed out) or when every page was
  * scavenged with MADV_DONTNEED.  Otherwise span->needzero = 1.
  *
+ * Reclaim: a span allocation first sweeps the central lists of the classes
+ * where a thread freed a block of a span no cache owns (mcentral_note_remote,
+ * paced by mheap_reclaim_debt), so spans emptied by remote frees after their
+ * owner exited go back to the page heap without waiting for growth.
+ *
  * Growth: when the page allocator has no room, first sweep the central
  * lists (mheap_reclaim: spans emptied by remote frees of exited threads),
  * then map whole 64 MiB arenas (arena.c) and add them to the page allocator
@@ -253,9 +258,30 @@ static void mheap_set_spans(mspan_t *s, uintptr_t base, size_t npages, mspan_t *
 	arena_set_spans(base, npages, to);
 }
 
+/* Pages still to be allocated before the next mcentral_reclaim_pending:
+ * the spans that reclaim looked at, so its work stays a fraction of the
+ * allocations it saves from fresh pages.  Relaxed: an estimate. */
+static _Atomic size_t mheap_reclaim_debt;
+
+/* Before pages are taken for a span: give back the spans that frees by
+ * other threads emptied in mcentral (mcentral_note_remote), so the heap
+ * reuses their pages instead of touching new ones. */
+static NOINLINE void mheap_reclaim_before_alloc(size_t npages)
+{
+	size_t debt = atomic_load_explicit(&mheap_reclaim_debt, memory_order_relaxed);
+	if (debt > npages) {
+		atomic_store_explicit(&mheap_reclaim_debt, debt - npages, memory_order_relaxed);
+		return;
+	}
+	atomic_store_explicit(&mheap_reclaim_debt, mcentral_reclaim_pending(),
+	                      memory_order_relaxed);
+}
+
 mspan_t *mheap_alloc_span(mcache_t *c, size_t npages, spanclass_t spc,
                           size_t align)
 {
+	if (UNLIKELY(atomic_load_explicit(&mcentral_remote_pending, memory_order_relaxed)))
+		mheap_reclaim_before_alloc(npages);
 	unsigned sc = spanclass_sizeclass(spc);
 	unsigned kind = sc == 0 ? 0 : mheap_nwords_log2(sizeclass_nobjs[sc]);
 	mspan_t *s = mheap_get_spanstruct(c, kind);

@@ -23,6 +23,10 @@
  * main frees them all, the thread stays alive and idle; its spans must go
  * back (or, with cache_idle_ms:0, stay), and it must allocate correctly
  * afterwards (idle_owner_main).
+ * exited-owner: a thread allocates 128 MiB of small blocks and exits (its
+ * spans go to the central lists, all full), main frees them all and goes
+ * on allocating a little; the emptied spans must go back to the heap and
+ * RSS fall to baseline + 8 MiB within 8 s (exited_owner_main).
  * idle-current / idle-current-off: 32 threads each allocate ~7 KiB of every
  * small size class (one current span per class), free it all themselves,
  * and stay alive and idle; their current spans must go back (or stay)
@@ -358,6 +362,68 @@ static int idle_owner_main(const char *mode)
 	return ok ? 0 : 1;
 }
 
+/* exited-owner: the producer's spans are held by mcentral once it exits;
+ * main's frees are then frees into spans no thread cache owns, which only
+ * a sweep turns back into free pages.  Before 2026-11-28 nothing swept them
+ * until the heap had to grow (or malloc_trim): RSS stayed at the burst. */
+#define EXITED_BYTES (128 * MiB)
+
+static void *ex_producer(void *arg)
+{
+	blockset_t *b = arg;
+	if (!bs_fill(b, EXITED_BYTES, 16, 1024, 0x3c))
+		ow_ok = 0;
+	return NULL; /* exit: the thread cache gives its spans to mcentral */
+}
+
+static int exited_owner_main(void)
+{
+	blockset_t blocks;
+	if (!bs_init(&blocks, 1 << 22)) {
+		printf("FAIL-REASON: mmap for bookkeeping failed\n");
+		return 1;
+	}
+	size_t base = rss_bytes();
+	pthread_t th;
+	if (pthread_create(&th, NULL, ex_producer, &blocks) != 0) {
+		printf("FAIL-REASON: pthread_create failed\n");
+		return 1;
+	}
+	pthread_join(th, NULL);
+	if (!ow_ok) {
+		printf("FAIL-REASON: the producer's allocations failed\n");
+		return 1;
+	}
+	size_t peak = rss_bytes();
+	bs_free_all(&blocks); /* every free is into a span mcentral holds */
+	bs_done(&blocks);
+	double t1 = now_s(), t = 0, last_print = -1;
+	printf("exited-owner: %.1f MiB of a finished thread's blocks freed by main; "
+	       "peak %.1f MiB over baseline\n", mib(EXITED_BYTES), mib(peak - base));
+	size_t r = rss_bytes();
+	/* the program goes on: a few allocations that reach the page heap */
+	while (t < 8.0 && r > base + 8 * MiB) {
+		light_activity();
+		usleep(100000);
+		r = rss_bytes();
+		t = now_s() - t1;
+		if (t - last_print >= 1.0) {
+			printf("  t=%.1f s: RSS %.1f MiB over baseline\n", t,
+			       mib(r > base ? r - base : 0));
+			last_print = t;
+		}
+	}
+	print_stats("exited");
+	if (r > base + 8 * MiB) {
+		printf("FAIL-REASON: RSS still %.1f MiB over baseline %.0f s after the "
+		       "finished thread's blocks were freed\n", mib(r - base), t);
+		return 1;
+	}
+	printf("RSS %.1f MiB over baseline %.2f s after the free\n",
+	       mib(r > base ? r - base : 0), t);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* the child                                                          */
 
@@ -691,6 +757,8 @@ static int child_main(const char *mode)
 		return idle_owner_main(mode);
 	if (strncmp(mode, "idle-current", 12) == 0)
 		return idle_current_main(mode);
+	if (strcmp(mode, "exited-owner") == 0)
+		return exited_owner_main();
 	if (strncmp(mode, "growth", 6) == 0)
 		return growth_main(mode);
 	if (strncmp(mode, "huge", 4) == 0)
@@ -853,6 +921,12 @@ START_TEST(idle_thread_spans_kept_when_off)
 }
 END_TEST
 
+START_TEST(exited_thread_spans_return)
+{
+	expect_child_ok(NULL, "exited-owner");
+}
+END_TEST
+
 START_TEST(idle_thread_current_spans_return)
 {
 	expect_child_ok(NULL, "idle-current");
@@ -901,6 +975,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, rss_stays_when_off_until_trim);
 	tcase_add_test(tc, idle_thread_spans_return);
 	tcase_add_test(tc, idle_thread_spans_kept_when_off);
+	tcase_add_test(tc, exited_thread_spans_return);
 	tcase_add_test(tc, idle_thread_current_spans_return);
 	tcase_add_test(tc, idle_thread_current_spans_kept_when_off);
 	tcase_add_test(tc, free_pages_released_at_growth);

@@ -375,6 +375,62 @@ START_TEST(remote_frees_are_swept)
 }
 END_TEST
 
+/* A thread allocates the blocks and exits: its spans go to mcentral, full. */
+#define EXIT_NBLK 400
+static void *alloc_and_exit(void *arg)
+{
+	void **v = arg;
+	for (int i = 0; i < EXIT_NBLK; i++)
+		v[i] = gm_alloc(512, 1);
+	return NULL;
+}
+
+/* Frees into spans mcentral holds (their owner exited) mark the class, and
+ * the next span allocation from the heap sweeps it: the emptied spans go
+ * back to the page heap without malloc_trim or a heap growth.  On the
+ * library before 2026-11-28 they stayed in use (mcentral's full list). */
+START_TEST(frees_after_owner_exit_are_reclaimed)
+{
+	static void *v[EXIT_NBLK];
+	stats_snapshot_t a, b, c;
+	spanclass_t spc = spanclass_make(sizeclass_of(512), 1);
+	mcentral_reclaim_all(); /* start with no mark */
+	stats_snapshot(&a);
+	pthread_t t;
+	pthread_create(&t, NULL, alloc_and_exit, v);
+	pthread_join(t, NULL);
+	mspan_t *s = arena_span_of((uintptr_t)v[0]);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_null(atomic_load(&s->owner)); /* handed to mcentral */
+	ck_assert_int_eq(s->list, SPAN_LIST_CENTRAL_FULL);
+	for (int i = 0; i < EXIT_NBLK; i++)
+		gm_free(v[i]);
+	ck_assert(atomic_load(&mcentral_remote_pending));
+	ck_assert(atomic_load(&mcentral[spc].remote_pending));
+	stats_snapshot(&b);
+	/* freed, but every span still in use: nothing swept them */
+	ck_assert_uint_ge(b.g.heap_inuse, a.g.heap_inuse + EXIT_NBLK * 512);
+	/* blocks of a class not used before need new spans from the heap: the
+	 * marked class is swept before the first (or, if an earlier sweep in
+	 * this process left a debt, before a later one: a few spans' worth) */
+	void *w[32];
+	int n = 0;
+	while (n < 32 && atomic_load(&mcentral_remote_pending))
+		w[n++] = gm_alloc(20480, 0);
+	ck_assert_int_lt(n, 32);
+	while (n > 0)
+		gm_free(w[--n]);
+	ck_assert(!atomic_load(&mcentral_remote_pending));
+	ck_assert(!atomic_load(&mcentral[spc].remote_pending));
+	/* the emptied spans left mcentral for the page heap (whose pages the
+	 * new spans may have taken) */
+	ck_assert_uint_eq(mcentral[spc].full.n, 0);
+	ck_assert_uint_eq(mcentral[spc].partial.n, 0);
+	stats_snapshot(&c);
+	ck_assert_uint_le(c.g.heap_inuse, a.g.heap_inuse + (64 << 10)); /* a 20480 B span */
+}
+END_TEST
+
 static void *short_thread(void *arg)
 {
 	(void)arg;
@@ -792,6 +848,7 @@ int main(void)
 	tcase_add_test(tc, idle_flush_after_delay_only);
 	tcase_add_test(tc, idle_flush_takes_current_spans_but_the_last_class);
 	tcase_add_test(tc, kept_empty_spans_go_back_when_idle_or_trimmed);
+	tcase_add_test(tc, frees_after_owner_exit_are_reclaimed);
 	tcase_add_test(tc, held_locks_always_counted);
 	tcase_add_test(tc, biased_lock_excludes_both_ways);
 	tcase_add_test(tc, biased_lock_fallback_without_membarrier);
