@@ -30,14 +30,16 @@ typedef struct heap_arena {
 	struct heap_arena *next;    /* all arenas, in address order of creation */
 } heap_arena_t;
 
-/* The arena map: one pointer per possible 64 MiB arena of the 48-bit
- * address space (2^22 entries, a 32 MiB reservation touched sparsely).
+/* The arena map: one pointer per possible 64 MiB arena of the address
+ * space mmap uses (2^21 entries on x86-64, 16 MiB of .bss touched
+ * sparsely).
  * Entries go from NULL to an arena once and never back. */
 extern heap_arena_t *_Atomic arena_map[GM_ARENA_L2_ENTRIES];
 
 bool arena_init(void);
-/* Map `bytes` (a multiple of GM_ARENA_SIZE) of new heap, contiguous with
- * the previous arenas when the address space allows; register its arenas.
+/* Map `bytes` (a multiple of GM_CHUNK_SIZE) of new heap, contiguous with
+ * the previous growth when the address space allows; register the arenas
+ * it reaches into.
  * Returns the base or 0 if the OS refuses.  Caller holds mheap.lock. */
 uintptr_t arena_grow(size_t bytes);
 /* First arena (address order of creation) for walking; under mheap.lock. */

@@ -14,7 +14,7 @@
  *      else an owned partial span, else mcentral_cache_span (mcentral.c),
  *      else mheap_alloc_span (mheap.c): the thread's page cache or, under
  *      mheap.lock, pagealloc_alloc (pagealloc.c); when that is out of room,
- *      arena_grow (arena.c) maps a new 64 MiB arena via os_linux.c.
+ *      arena_grow (arena.c) maps 4 MiB chunks more via os_linux.c.
  * One free(p):
  *   1. gm_free -> mcache_free_fast: span_of(p) = arena_map[p>>26]->spans
  *      [(p>>13)&8191]; if this thread owns the span: check p is an object

@@ -29,8 +29,9 @@
  *
  * Growth: when the page allocator has no room, first sweep the central
  * lists (mheap_reclaim: spans emptied by remote frees of exited threads),
- * then map whole 64 MiB arenas (arena.c) and add them to the page allocator
- * as free, scavenged pages.
+ * then map a range of whole 4 MiB chunks (at least mheap_grow_step: a quarter
+ * of the heap, up to an arena) after the last one (arena.c) and add it to
+ * the page allocator as free, scavenged pages.
  *
  * Invariants:
  *   pages_inuse = sum of npages over SPAN_INUSE and SPAN_CACHED spans
@@ -142,15 +143,38 @@ static void mheap_put_spanstruct(mcache_t *c, mspan_t *s)
 }
 
 /* Map more heap for at least npages; under mheap.lock. */
+/* Growth step: a quarter of what is mapped, between one chunk (4 MiB) and
+ * one arena (64 MiB), so a small program maps 4 MiB and a growing one
+ * reaches 1 GiB in about 25 growths (each sweeps mcentral first). */
+static size_t mheap_grow_step(void)
+{
+	size_t step = arena_mapped_bytes() / 4;
+	if (step < GM_CHUNK_SIZE)
+		step = GM_CHUNK_SIZE;
+	if (step > GM_ARENA_SIZE)
+		step = GM_ARENA_SIZE;
+	return step & ~(GM_CHUNK_SIZE - 1);
+}
+
 static bool mheap_grow(size_t npages)
 {
 	size_t bytes = npages << GM_PAGE_SHIFT;
 	if (bytes >> GM_PAGE_SHIFT != npages)
 		return false;
-	bytes = (bytes + GM_ARENA_SIZE - 1) & ~(GM_ARENA_SIZE - 1);
+	bytes = (bytes + GM_CHUNK_SIZE - 1) & ~(GM_CHUNK_SIZE - 1);
 	if (bytes == 0)
 		return false;
-	uintptr_t base = arena_grow(bytes);
+	size_t step = mheap_grow_step();
+	uintptr_t base = 0;
+	if (bytes < step) {
+		base = arena_grow(step);
+		if (base != 0)
+			bytes = step;
+		/* else the OS refused the step (`ulimit -v`, overcommit): what
+		 * this allocation needs may still fit */
+	}
+	if (base == 0)
+		base = arena_grow(bytes);
 	if (base == 0)
 		return false;
 	if (!pagealloc_grow(&mheap.pages, base, bytes))

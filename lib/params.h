@@ -20,7 +20,16 @@
 #define GM_CHUNK_SIZE        ((size_t)1 << GM_CHUNK_SHIFT)
 #define GM_PAGES_PER_CHUNK   (GM_CHUNK_SIZE / GM_PAGE_SIZE)  /* 512 */
 #define GM_ADDR_BITS         48
-#define GM_ARENA_L2_BITS     (GM_ADDR_BITS - GM_ARENA_SHIFT) /* 22 */
+/* The arena map covers the addresses mmap hands a process: 47 bits on
+ * x86-64 (user space ends at 2^47 unless a program asks for more with a
+ * hint above it, which gomalloc never gives), 48 elsewhere.  Half the map
+ * on x86-64: 16 MiB of address space less (`ulimit -v`). */
+#if defined(__x86_64__)
+#define GM_ARENA_MAP_ADDR_BITS 47
+#else
+#define GM_ARENA_MAP_ADDR_BITS GM_ADDR_BITS
+#endif
+#define GM_ARENA_L2_BITS     (GM_ARENA_MAP_ADDR_BITS - GM_ARENA_SHIFT) /* 21 on x86-64 */
 #define GM_ARENA_L2_ENTRIES  ((size_t)1 << GM_ARENA_L2_BITS)
 
 #define GM_NUM_SIZE_CLASSES  68                       /* class 0 = large */

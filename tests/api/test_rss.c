@@ -31,8 +31,8 @@
  * small size class (one current span per class), free it all themselves,
  * and stay alive and idle; their current spans must go back (or stay)
  * (idle_current_main).
- * rlimit-as: run under RLIMIT_AS of 384 MiB (`ulimit -v`), set before exec;
- * the address space once gomalloc is up must be at most 192 MiB, and 64 MiB
+ * rlimit-as: run under RLIMIT_AS of 160 MiB (`ulimit -v`), set before exec;
+ * the address space once gomalloc is up must be at most 48 MiB, and 64 MiB
  * of blocks and two threads must work (rlimit_as_main).
  * growth / growth-kept: blocks A (48 MiB) and B (32 MiB) touched, A freed,
  * then C (64 MiB) touched: A's free pages cannot hold C, so the heap takes
@@ -651,11 +651,14 @@ static int huge_main(const char *mode)
 
 /* rlimit-as: the parent set RLIMIT_AS (RLIMIT_AS_BYTES) before exec.  The
  * process's address space right after gomalloc is up must stay far below
- * it (before 2026-11-28 the page allocator's summaries alone reserved 585
- * MiB: every allocation failed under `ulimit -v` below about 700 MB), and
- * 64 MiB of small and large blocks, and two threads, must work under it. */
-#define RLIMIT_AS_BYTES ((size_t)384 << 20)
-#define RLIMIT_AS_BASE_MAX ((size_t)192 << 20)
+ * it, and 64 MiB of small and large blocks, and two threads (8 MiB of stack
+ * each), must work under it.  History: before 2026-11-28 04:00 the page
+ * allocator's summaries alone reserved 585 MiB (every allocation failed
+ * under `ulimit -v` below about 700 MB); until 2026-11-28 13:30 the first
+ * malloc mapped a whole 64 MiB arena beside a 32 MiB arena map (this
+ * child started at 108 MiB; now 29, 114 at its end). */
+#define RLIMIT_AS_BYTES ((size_t)160 << 20)
+#define RLIMIT_AS_BASE_MAX ((size_t)48 << 20)
 
 static void *rlimit_thread(void *arg)
 {

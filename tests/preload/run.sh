@@ -420,10 +420,12 @@ wl_jq() {
 }
 
 wl_rlimit() {
-	# Under `ulimit -v` (RLIMIT_AS, 384 MiB): the address space gomalloc
-	# takes must leave room for the program (before 2026-11-28 it took 700
-	# MB at start, and every allocation failed under a limit below that).
-	ulimit -v 393216 || return 1
+	# Under `ulimit -v` (RLIMIT_AS, 96 MiB): the address space gomalloc
+	# takes must leave room for the program (on 2026-11-28 it took 700 MB
+	# at start until 04:00, then 110 MB until 13:30: every allocation
+	# failed under a limit below that; now about 30 MB).  jemalloc and
+	# glibc run these under 64 MiB, gomalloc's python3 needs ~75 MB.
+	ulimit -v 98304 || return 1
 	awk 'BEGIN { x = 3; for (i = 0; i < 200000; i++) { x = (x * 69069 + 1) % 2147483648; printf "%08x %d\n", x, i } }' > in.txt
 	sort --parallel=2 -S 32M in.txt | cksum
 	PYTHONMALLOC=malloc PYTHONHASHSEED=0 "$PY" -c '

@@ -38,6 +38,40 @@ START_TEST(span_alloc_maps_pages)
 }
 END_TEST
 
+/* The heap maps what it needs in 4 MiB chunks, contiguously, not whole
+ * 64 MiB arenas (an arena's worth of address space at the first malloc
+ * made `ulimit -v` below ~110 MB fail): the first growth is one chunk, a
+ * block larger than the step maps its own size rounded to chunks right
+ * after, and a range that reaches into a new arena registers it. */
+START_TEST(heap_grows_in_chunks)
+{
+	mspan_t *s = mheap_alloc_span(NULL, 1, spanclass_make(5, 0), 0);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(arena_mapped_bytes(), GM_CHUNK_SIZE);
+	uintptr_t first = s->base & ~(uintptr_t)(GM_CHUNK_SIZE - 1);
+	/* 70 MiB: more than the free rest of the chunk and than the step */
+	size_t np = (70u << 20) >> GM_PAGE_SHIFT;
+	mspan_t *big = mheap_alloc_span(NULL, np, spanclass_make(0, 1), 0);
+	ck_assert_ptr_nonnull(big);
+	size_t mapped = arena_mapped_bytes();
+	ck_assert_uint_eq(mapped % GM_CHUNK_SIZE, 0);
+	ck_assert_uint_ge(mapped, GM_CHUNK_SIZE + (70u << 20));
+	ck_assert_uint_le(mapped, GM_CHUNK_SIZE + (72u << 20));
+	/* contiguous when the address after the first chunk was free (it is in
+	 * this fresh process: 0xc000400000), so the block starts in the free
+	 * rest of the first chunk and runs on into the new range */
+	ck_assert_uint_ge(big->base, first);
+	ck_assert_uint_lt(big->base, first + GM_CHUNK_SIZE);
+	uintptr_t end = big->base + (np << GM_PAGE_SHIFT);
+	for (uintptr_t a = big->base; a < end; a += GM_ARENA_SIZE)
+		ck_assert_ptr_nonnull(arena_of(a));
+	ck_assert_ptr_nonnull(arena_of(end - 1));
+	memset((void *)(end - GM_PAGE_SIZE), 1, GM_PAGE_SIZE); /* mapped to its end */
+	mheap_free_span(NULL, big);
+	mheap_free_span(NULL, s);
+}
+END_TEST
+
 START_TEST(large_span_crosses_chunks)
 {
 	size_t before = atomic_load(&mheap.pages_inuse);
@@ -389,6 +423,7 @@ int main(void)
 	TCase *tc = tcase_create("spans");
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, span_alloc_maps_pages);
+	tcase_add_test(tc, heap_grows_in_chunks);
 	tcase_add_test(tc, large_span_crosses_chunks);
 	tcase_add_test(tc, aligned_runs);
 	tcase_add_test(tc, reuse_needs_zero);
