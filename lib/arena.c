@@ -35,9 +35,9 @@
 #include "mheap.h"
 #include "os_linux.h"
 
-/* In .bss: 16 MiB (x86-64) of address space the kernel backs only where an entry is
- * written (one 4 KiB page per 2 TiB of heap addresses).  A static array
- * saves free() one dependent load against a pointer to a mapping. */
+/* In .bss: 16 MiB (x86-64) of address space the kernel backs only where an
+ * entry is written (one 4 KiB page per 2 TiB of heap addresses).  A static
+ * array saves free() one dependent load against a pointer to a mapping. */
 heap_arena_t *_Atomic arena_map[GM_ARENA_L2_ENTRIES];
 
 static uintptr_t arena_hint = (uintptr_t)0xc000000000ull;

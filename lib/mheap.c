@@ -142,7 +142,6 @@ static void mheap_put_spanstruct(mcache_t *c, mspan_t *s)
 	gm_mutex_unlock(&mheap.lock);
 }
 
-/* Map more heap for at least npages; under mheap.lock. */
 /* Growth step: a quarter of what is mapped, between one chunk (4 MiB) and
  * one arena (64 MiB), so a small program maps 4 MiB and a growing one
  * reaches 1 GiB in about 25 growths (each sweeps mcentral first). */
@@ -156,6 +155,7 @@ static size_t mheap_grow_step(void)
 	return step & ~(GM_CHUNK_SIZE - 1);
 }
 
+/* Map more heap for at least npages; under mheap.lock. */
 static bool mheap_grow(size_t npages)
 {
 	size_t bytes = npages << GM_PAGE_SHIFT;
